@@ -1,0 +1,47 @@
+"""The clip contract every part of vidsteal shares.
+
+Storage and datasets hold clips as uint8 ``(T, C, H, W)`` (torchvision's ``output_format="TCHW"``); a batch of
+them is ``(B, T, C, H, W)``. Models, victims and oracles take float clips ``(B, C, T, H, W)`` in ``[0, 1]`` and
+normalise their own input. Images are clips with ``T = 1``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class ClipError(ValueError):
+    """A clip or batch that breaks the contract; the message says what was expected and what arrived."""
+
+
+def to_model_input(clips: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(B, T, C, H, W)`` (or one ``(T, C, H, W)`` clip) -> float ``(B, C, T, H, W)`` in ``[0, 1]``."""
+    if clips.ndim == 4:
+        clips = clips.unsqueeze(0)
+    if clips.ndim != 5:
+        raise ClipError(f"expected clips of shape (B, T, C, H, W), got {tuple(clips.shape)}")
+    if clips.dtype != torch.uint8:
+        raise ClipError(f"expected uint8 clips, got {clips.dtype}")
+    return clips.permute(0, 2, 1, 3, 4).float().div_(255.0)
+
+
+def to_uint8_clips(batch: torch.Tensor) -> torch.Tensor:
+    """float ``(B, C, T, H, W)`` in ``[0, 1]`` -> uint8 ``(B, T, C, H, W)`` (inverse of :func:`to_model_input`)."""
+    check_model_input(batch)
+    return batch.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 1, 3, 4).contiguous()
+
+
+def check_model_input(batch: torch.Tensor, channels: int | None = 3) -> None:
+    """Raise :class:`ClipError` unless ``batch`` is a finite float ``(B, C, T, H, W)`` tensor in ``[0, 1]``."""
+    if not isinstance(batch, torch.Tensor):
+        raise ClipError(f"expected a torch.Tensor, got {type(batch).__name__}")
+    if batch.ndim != 5:
+        raise ClipError(f"expected a float batch of shape (B, C, T, H, W), got {tuple(batch.shape)}")
+    if not batch.is_floating_point():
+        raise ClipError(f"expected a float batch in [0, 1], got {batch.dtype}")
+    if channels is not None and batch.shape[1] != channels:
+        raise ClipError(f"expected {channels} channels in dim 1 (B, C, T, H, W), got shape {tuple(batch.shape)}")
+    if not torch.isfinite(batch).all():
+        raise ClipError("batch holds NaN or Inf values")
+    if batch.numel() and (batch.min() < 0 or batch.max() > 1):
+        raise ClipError(f"values must lie in [0, 1], got [{batch.min().item():.3g}, {batch.max().item():.3g}]")

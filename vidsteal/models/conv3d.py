@@ -1,0 +1,61 @@
+"""Small 3D CNNs for the embedded benchmark: the default victim and a 3D student.
+
+A C3D-style stack (conv3d-BN-ReLU, spatial pooling first, temporal pooling later) that trains on 2 CPU cores
+in minutes; kernels span time, so it sees motion that a per-frame model cannot.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidsteal.models.layers import Normalize
+from vidsteal.models.registry import register_model
+
+
+def _block(cin: int, cout: int, pool: tuple[int, int, int]) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(cin, cout, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm3d(cout),
+        nn.ReLU(inplace=True),
+        nn.MaxPool3d(pool),
+    )
+
+
+class Conv3dNet(nn.Module):
+    """Stack of 3x3x3 conv blocks, global average pool, linear head."""
+
+    def __init__(self, num_classes: int, widths: tuple[int, ...] = (16, 32, 64, 96), dropout: float = 0.2) -> None:
+        super().__init__()
+        self.norm = Normalize()
+        pools = [(1, 2, 2), (2, 2, 2), (2, 2, 2)] + [(1, 1, 1)] * max(0, len(widths) - 3)
+        layers, cin = [], 3
+        for width, pool in zip(widths, pools):
+            layers.append(_block(cin, width, pool))
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.norm(x))
+        return self.head(x.mean(dim=(2, 3, 4)))
+
+
+@register_model()
+def c3d_small(num_classes: int, **kw) -> Conv3dNet:
+    """Default embedded victim (~0.3M parameters)."""
+    return Conv3dNet(num_classes, **kw)
+
+
+@register_model()
+def c3d_student(num_classes: int, **kw) -> Conv3dNet:
+    """Narrower 3D student."""
+    kw.setdefault("widths", (12, 24, 48))
+    return Conv3dNet(num_classes, **kw)
+
+
+@register_model()
+def test_c3d(num_classes: int, **kw) -> Conv3dNet:
+    """Toy width for tests."""
+    kw.setdefault("widths", (4, 8))
+    return Conv3dNet(num_classes, **kw)
