@@ -37,6 +37,7 @@ class ModelCard(BaseConfig):
     frames: int | None = Field(None, description="clip length the model was trained on")
     size: int | None = Field(None, description="frame height = width the model was trained on")
     categories: list[str] | None = None
+    dataset: dict[str, Any] | None = Field(None, description="config of the data it was trained on")
     metrics: dict[str, float] = Field(default_factory=dict, description="measured accuracy, e.g. test top-1")
     recipe: str | None = Field(None, description="config hash or command that produced the weights")
 

@@ -1,0 +1,44 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from vidsteal.cli.app import app
+
+runner = CliRunner()
+
+
+def test_train_victim_then_evaluate(tmp_path):
+    sets = ["arch=test_c3d", "train_size=64", "test_size=32", "optim.epochs=1", "optim.batch_size=16",
+            "benchmark.frames=4", "benchmark.size=16", "benchmark.shapes=[square,cross]", "benchmark.motions=[cw,ccw]"]
+    args = ["train-victim", "--runs", str(tmp_path)]
+    for s in sets:
+        args += ["--set", s]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (run,) = tmp_path.glob("train_test_c3d_*")
+    weights = run / "model.safetensors"
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["evaluate", str(weights), "--reference", str(weights), "--test-size", "24",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["n"] == 24 and metrics["agreement"] == 1.0 and metrics["reference_top1"] == metrics["top1"]
+
+
+def test_bad_override_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["train-victim", "--runs", str(tmp_path), "--set", "optim.epoch=3"])
+    assert result.exit_code == 2 and "optim.epoch" in result.output
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vidsteal.cli", "demo", "--quick", "--runs", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (summary_path,) = tmp_path.glob("demo_*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert [r["role"] for r in summary["rows"]][0] == "victim"
+    assert all(0 <= r["top1"] <= 1 for r in summary["rows"])

@@ -1,0 +1,3 @@
+from vidsteal.cli.app import main
+
+main()

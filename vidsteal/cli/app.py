@@ -1,0 +1,115 @@
+"""The ``vidsteal`` command: a thin typed layer over the library (config -> library call -> printed result)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from vidsteal.cli.progress import TrainProgress, console, make_progress
+from vidsteal.config import ConfigError, load_config
+from vidsteal.models import list_models, load_model, read_card
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="vidsteal: measure how easily a video classifier can be stolen through its query API.")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file", exists=True, dir_okay=False)
+SetOpt = typer.Option(None, "--set", "-s", help="override a config key, e.g. --set optim.epochs=5 (repeatable)")
+RunsOpt = typer.Option(Path("runs"), "--runs", help="folder that holds run folders")
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@app.command("train-victim")
+def train_victim(
+    config: Optional[Path] = ConfigOpt,
+    set_: Optional[List[str]] = SetOpt,
+    arch: Optional[str] = typer.Option(None, help="model name; shortcut for --set arch=NAME"),
+    runs: Path = RunsOpt,
+) -> None:
+    """Train a model with real labels on the embedded benchmark and evaluate it on the held-out split."""
+    from vidsteal.train.supervised import SupervisedConfig, train_supervised
+
+    overrides = list(set_ or []) + ([f"arch={arch}"] if arch else [])
+    try:
+        cfg = load_config(SupervisedConfig, config, overrides)
+    except ConfigError as err:
+        _fail(str(err))
+    run_dir = runs / f"train_{cfg.arch}_{cfg.hash()}"
+    console.print(f"run folder: {run_dir}")
+    with make_progress() as progress:
+        result = train_supervised(cfg, run_dir, callbacks=[TrainProgress(progress, cfg.arch, cfg.optim.epochs)])
+    console.print(f"{cfg.arch}: test top-1 {result['top1']:.3f}  top-5 {result['top5']:.3f}  "
+                  f"({result['train_seconds']:.0f} s training, {result['train_clips']} clips)")
+    console.print(f"weights: {run_dir / 'model.safetensors'}")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Argument(..., help="model .safetensors written by vidsteal", exists=True, dir_okay=False),
+    reference: Optional[Path] = typer.Option(None, help="second model (e.g. the victim): report agreement with it"),
+    test_size: int = typer.Option(2000, help="held-out clips generated from the model's benchmark config"),
+    seed: int = typer.Option(0, help="benchmark seed (the test split never overlaps the training split)"),
+    out: Optional[Path] = typer.Option(None, help="write the metrics JSON here"),
+) -> None:
+    """Top-1, top-5 and (with --reference) agreement on the embedded benchmark's test split."""
+    from vidsteal.data.embedded import make_split
+    from vidsteal.data.synthetic import BenchmarkConfig
+    from vidsteal.eval.evaluate import evaluate as run_evaluate
+
+    try:
+        card = read_card(model)
+        net = load_model(model)
+        ref = load_model(reference) if reference else None
+    except ValueError as err:
+        _fail(str(err))
+    if card.dataset is None:
+        _fail(f"{model} does not record the benchmark it was trained on; evaluate it from Python instead")
+    test = make_split(BenchmarkConfig.model_validate(card.dataset), "test", test_size, seed)
+    result = run_evaluate(net, test, reference=ref)
+    table = Table(title=f"{card.arch} on {len(test)} held-out clips")
+    for key in ("top1", "top5", "reference_top1", "agreement"):
+        if key in result:
+            table.add_row(key, f"{result[key]:.4f}")
+    console.print(table)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+
+
+@app.command("list-models")
+def list_models_cmd(pattern: str = typer.Argument("*", help="shell-style wildcard")) -> None:
+    """Registered model names."""
+    for name in list_models(pattern):
+        print(name)
+
+
+@app.command()
+def demo(
+    runs: Path = RunsOpt,
+    quick: bool = typer.Option(False, help="tiny sizes: the same path in about a minute"),
+) -> None:
+    """Train the embedded victim and the labeled-data baselines, and print how much motion matters."""
+    from vidsteal.pipeline.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig.quick() if quick else DemoConfig()
+    with make_progress() as progress:
+        result = run_demo(cfg, runs / f"demo_{cfg.hash()}", progress_factory=lambda label, epochs: TrainProgress(progress, label, epochs))
+    table = Table(title="embedded benchmark: models trained with real labels, held-out test split")
+    for col in ("model", "role", "top-1", "top-5", "shape acc", "motion acc", "train s"):
+        table.add_column(col)
+    for row in result["rows"]:
+        table.add_row(row["arch"], row["role"], f"{row['top1']:.3f}", f"{row['top5']:.3f}",
+                      f"{row['shape_acc']:.3f}", f"{row['motion_acc']:.3f}", f"{row['train_seconds']:.0f}")
+    console.print(table)
+    console.print(f"results: {result['run_dir']}/summary.json")
+
+
+def main() -> None:
+    app()

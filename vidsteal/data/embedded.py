@@ -1,0 +1,92 @@
+"""Datasets of the embedded benchmark: deterministic train / test splits, a labeled k% subset, the aux set.
+
+Splits use disjoint seed streams, so the test clips are never seen in training. Clips live in memory as one
+uint8 tensor ``(N, T, C, H, W)``: a few thousand 8x32x32 clips take tens of MB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from vidsteal.data.auxiliary import FAMILIES, render_auxiliary
+from vidsteal.data.synthetic import BenchmarkConfig, render_clips
+
+_SPLIT_CODES = {"train": 1, "test": 2, "val": 3, "aux": 4}
+_CHUNK = 512  # bounds peak memory while rendering
+
+
+class ClipDataset(Dataset):
+    """In-memory clips + labels (label -1 = unlabeled); items are ``(uint8 (T, C, H, W), int)``."""
+
+    def __init__(self, clips: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> None:
+        if clips.ndim != 5 or clips.dtype != torch.uint8:
+            raise ValueError(f"expected uint8 clips (N, T, C, H, W), got {clips.dtype} {tuple(clips.shape)}")
+        if labels.shape[0] != clips.shape[0]:
+            raise ValueError(f"{clips.shape[0]} clips but {labels.shape[0]} labels")
+        self.clips, self.labels, self.classes = clips, labels.long(), classes
+
+    def __len__(self) -> int:
+        return self.clips.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.clips[i], int(self.labels[i])
+
+    def subset(self, index: torch.Tensor) -> "ClipDataset":
+        return ClipDataset(self.clips[index], self.labels[index], self.classes)
+
+    def save(self, path: str | Path) -> None:
+        """Write as safetensors (clips, labels) with the class list in the metadata; no pickle."""
+        from safetensors.torch import save_file
+
+        save_file({"clips": self.clips.contiguous(), "labels": self.labels}, str(path),
+                  metadata={"classes": "\n".join(self.classes)})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ClipDataset":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            return cls(f.get_tensor("clips"), f.get_tensor("labels"), meta.get("classes", "").split("\n"))
+
+
+def _generator(seed: int, split: str) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 7919 + _SPLIT_CODES[split])
+
+
+def make_split(cfg: BenchmarkConfig, split: str, n: int, seed: int = 0) -> ClipDataset:
+    """``n`` class-balanced clips of the benchmark; same (cfg, split, n, seed) -> identical tensors."""
+    classes = cfg.classes()
+    g = _generator(seed, split)
+    labels = torch.arange(n) % len(classes)
+    labels = labels[torch.randperm(n, generator=g)]
+    n_motion = len(cfg.motions)
+    chunks = [
+        render_clips(labels[i : i + _CHUNK] // n_motion, labels[i : i + _CHUNK] % n_motion, cfg, g)
+        for i in range(0, n, _CHUNK)
+    ]
+    return ClipDataset(torch.cat(chunks), labels, classes)
+
+
+def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0) -> ClipDataset:
+    """``n`` unlabeled clips of the irrelevant family, same frames and size as the benchmark."""
+    g = _generator(seed, "aux")
+    fam = torch.randint(0, len(FAMILIES), (n,), generator=g)
+    chunks = [render_auxiliary(fam[i : i + _CHUNK], cfg.frames, cfg.size, g) for i in range(0, n, _CHUNK)]
+    return ClipDataset(torch.cat(chunks), torch.full((n,), -1), list(FAMILIES))
+
+
+def labeled_subset(dataset: ClipDataset, fraction: float, seed: int = 0) -> ClipDataset:
+    """A class-stratified ``fraction`` of a labeled dataset (at least one clip per class), fixed by seed."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in dataset.labels.unique().tolist():
+        idx = (dataset.labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(idx.numel(), generator=g)]
+        keep.append(idx[: max(1, round(fraction * idx.numel()))])
+    return dataset.subset(torch.cat(keep).sort().values)

@@ -1,0 +1,140 @@
+"""The embedded benchmark: procedural action clips whose classes need both appearance and motion.
+
+Each class is a (shape, motion) pair such as ``triangle_cw``. Position, size, speed, colours, background
+gradient, a distractor blob, camera drift and pixel noise are random per clip, so a single frame shows the shape
+but not its motion: left vs right, cw vs ccw and zoom in vs out are only separable across time. Rendering is
+vectorised in torch (signed-distance shapes with soft edges) and deterministic by seed; thousands of clips take
+seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import product
+
+import torch
+from pydantic import Field
+
+from vidsteal.config import BaseConfig
+
+SHAPES = ("square", "triangle", "cross", "ell")
+MOTIONS = ("right", "left", "up", "down", "cw", "ccw", "zoom_in", "zoom_out", "blink")
+
+
+class BenchmarkConfig(BaseConfig):
+    """Shape of the embedded benchmark; the class list is ``shapes x motions``."""
+
+    shapes: tuple[str, ...] = Field(SHAPES, description=f"object shapes, from {SHAPES}")
+    motions: tuple[str, ...] = Field(("right", "left", "cw", "ccw", "zoom_in"), description=f"from {MOTIONS}")
+    frames: int = Field(8, ge=2, description="frames per clip")
+    size: int = Field(32, ge=16, description="frame height = width in pixels")
+    noise: float = Field(0.04, ge=0, description="std of per-pixel Gaussian noise (in [0,1] units)")
+    drift: float = Field(0.35, ge=0, description="max camera drift in pixels per frame, applied to every class")
+
+    def classes(self) -> list[str]:
+        for name in self.shapes:
+            if name not in SHAPES:
+                raise ValueError(f"unknown shape {name!r}; choose from {SHAPES}")
+        for name in self.motions:
+            if name not in MOTIONS:
+                raise ValueError(f"unknown motion {name!r}; choose from {MOTIONS}")
+        return [f"{s}_{m}" for s, m in product(self.shapes, self.motions)]
+
+
+def _sdf(shape: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Approximate signed distance (negative inside) of a unit-size shape in local coordinates."""
+    ax, ay = x.abs(), y.abs()
+    if shape == "square":
+        return torch.maximum(ax, ay) - 0.8
+    if shape == "triangle":
+        s3 = math.sqrt(3.0)
+        return torch.maximum(torch.maximum(-y - 0.5, (s3 * x + y) / 2 - 0.5), (-s3 * x + y) / 2 - 0.5) * 1.6
+    if shape == "cross":
+        return torch.minimum(torch.maximum(ax - 0.3, ay - 1.0), torch.maximum(ax - 1.0, ay - 0.3))
+    if shape == "ell":
+        bar = torch.maximum((x + 0.6).abs() - 0.35, ay - 1.0)
+        foot = torch.maximum(ax - 0.95, (y - 0.65).abs() - 0.35)
+        return torch.minimum(bar, foot)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _background(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random colour + linear gradient per clip: (n, 3, H, W) and the mean colour (n, 3)."""
+    coords = torch.linspace(-1, 1, size)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    base = torch.rand(n, 3, generator=g) * 0.8 + 0.1
+    angle = torch.rand(n, generator=g) * 2 * math.pi
+    slope = (torch.rand(n, 3, generator=g) - 0.5) * 0.4
+    ramp = xx * angle.cos().view(n, 1, 1) + yy * angle.sin().view(n, 1, 1)
+    bg = base.view(n, 3, 1, 1) + slope.view(n, 3, 1, 1) * ramp.unsqueeze(1)
+    return bg, base
+
+
+def _contrasting(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random colours at least 0.35 away (L-inf) from ``base``, so objects never vanish into the background."""
+    colour = torch.rand(base.shape, generator=g)
+    close = (colour - base).abs().amax(dim=1) < 0.35
+    colour[close] = (base[close] + 0.5) % 1.0
+    return colour
+
+
+def render_clips(
+    shape_idx: torch.Tensor, motion_idx: torch.Tensor, cfg: BenchmarkConfig, g: torch.Generator
+) -> torch.Tensor:
+    """Render one clip per (shape, motion) index pair; returns uint8 ``(N, T, C, H, W)``."""
+    n, t_len, size = shape_idx.numel(), cfg.frames, cfg.size
+    motions = [cfg.motions[i] for i in motion_idx.tolist()]
+    bg, base = _background(n, size, g)
+    colour = _contrasting(base, g)
+    # Per-clip object parameters, in pixels / radians.
+    radius = size * (0.14 + 0.08 * torch.rand(n, generator=g))
+    speed = size * (0.045 + 0.03 * torch.rand(n, generator=g))
+    spin = (0.25 + 0.2 * torch.rand(n, generator=g))  # rad per frame
+    zoom = 1.07 + 0.05 * torch.rand(n, generator=g)  # scale factor per frame
+    angle0 = torch.rand(n, generator=g) * 2 * math.pi
+    drift = (torch.rand(n, 2, generator=g) - 0.5) * 2 * cfg.drift
+    period = torch.randint(1, 3, (n,), generator=g)
+    phase = torch.randint(0, 2, (n,), generator=g)
+    # Start positions keep the whole trajectory inside the frame.
+    unit = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+    vel = torch.tensor([unit.get(m, (0.0, 0.0)) for m in motions]).view(n, 2) * speed.view(n, 1)
+    travel = vel * (t_len - 1)
+    margin = radius.view(n, 1) * 1.2
+    lo = margin - travel.clamp(max=0)
+    hi = size - margin - travel.clamp(min=0)
+    start = lo + (hi - lo).clamp(min=0) * torch.rand(n, 2, generator=g)
+    # Distractor: a soft blob of another colour that drifts slowly, present in every class.
+    blob_c = _contrasting(base, g)
+    blob_pos = torch.rand(n, 2, generator=g) * size
+    blob_r = size * (0.06 + 0.08 * torch.rand(n, generator=g))
+
+    pix = torch.arange(size, dtype=torch.float32) + 0.5
+    py, px = torch.meshgrid(pix, pix, indexing="ij")  # (H, W)
+    frames = []
+    sign = torch.tensor([{"cw": 1.0, "ccw": -1.0}.get(m, 0.0) for m in motions])
+    zdir = torch.tensor([{"zoom_in": 1.0, "zoom_out": -1.0}.get(m, 0.0) for m in motions])
+    blink = torch.tensor([m == "blink" for m in motions])
+    for t in range(t_len):
+        centre = start + vel * t + drift * t
+        theta = angle0 + sign * spin * t
+        scale = radius * zoom.pow(zdir * (t - (t_len - 1) / 2))
+        dx = (px.unsqueeze(0) - centre[:, 0].view(n, 1, 1)) / scale.view(n, 1, 1)
+        dy = (py.unsqueeze(0) - centre[:, 1].view(n, 1, 1)) / scale.view(n, 1, 1)
+        cos, sin = theta.cos().view(n, 1, 1), theta.sin().view(n, 1, 1)
+        lx, ly = cos * dx + sin * dy, -sin * dx + cos * dy
+        dist = torch.empty(n, size, size)
+        for s_i, s_name in enumerate(cfg.shapes):
+            sel = shape_idx == s_i
+            if sel.any():
+                dist[sel] = _sdf(s_name, lx[sel], ly[sel])
+        alpha = torch.sigmoid(-dist * scale.view(n, 1, 1) * 2.0)
+        hidden = blink & (((t // period) + phase) % 2 == 1)
+        alpha[hidden] = 0.0
+        bpos = blob_pos + drift * t
+        bd = ((px - bpos[:, 0].view(n, 1, 1)) ** 2 + (py - bpos[:, 1].view(n, 1, 1)) ** 2) / blob_r.view(n, 1, 1) ** 2
+        blob_a = torch.exp(-bd).unsqueeze(1) * 0.8
+        frame = bg * (1 - blob_a) + blob_c.view(n, 3, 1, 1) * blob_a
+        frame = frame * (1 - alpha.unsqueeze(1)) + colour.view(n, 3, 1, 1) * alpha.unsqueeze(1)
+        frame = frame + cfg.noise * torch.randn(frame.shape, generator=g)
+        frames.append(frame.clamp(0, 1))
+    return (torch.stack(frames, dim=1) * 255).round().to(torch.uint8)

@@ -1,0 +1,1 @@
+"""End-to-end jobs that chain library stages (the CLI's ``demo`` is one of them)."""
