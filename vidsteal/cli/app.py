@@ -9,12 +9,15 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from vidsteal.cli.extract import extract_app
 from vidsteal.cli.progress import TrainProgress, console, make_progress
 from vidsteal.config import ConfigError, load_config
 from vidsteal.models import list_models, load_model, read_card
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="vidsteal: measure how easily a video classifier can be stolen through its query API.")
+
+app.add_typer(extract_app, name="extract")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file", exists=True, dir_okay=False)
 SetOpt = typer.Option(None, "--set", "-s", help="override a config key, e.g. --set optim.epochs=5 (repeatable)")

@@ -1,0 +1,1 @@
+"""Distillation: turn victim answers into targets, and train a student on them."""
