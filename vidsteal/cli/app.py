@@ -86,6 +86,34 @@ def evaluate(
         out.write_text(json.dumps(result, indent=2))
 
 
+@app.command("export-benchmark")
+def export_benchmark(
+    out: Path = typer.Argument(..., help="folder to write class-per-folder video files into"),
+    split: str = typer.Option("test", help="train | test | aux (the unlabeled irrelevant set)"),
+    n: int = typer.Option(200, help="number of clips"),
+    fmt: str = typer.Option("mp4", "--format", help="mp4 | webm"),
+    config: Optional[Path] = ConfigOpt,
+    set_: Optional[List[str]] = SetOpt,
+    seed: int = typer.Option(0),
+) -> None:
+    """Write embedded-benchmark clips as real video files (readable by VideoFolder / UnlabeledVideoFolder)."""
+    from vidsteal.data.embedded import make_auxiliary, make_split
+    from vidsteal.data.export import export_clips
+    from vidsteal.data.synthetic import BenchmarkConfig
+
+    try:
+        bench = load_config(BenchmarkConfig, config, set_ or [])
+    except ConfigError as err:
+        _fail(str(err))
+    if split not in ("train", "test", "aux"):
+        _fail(f"--split must be train, test or aux, got {split!r}")
+    data = make_auxiliary(bench, n, seed) if split == "aux" else make_split(bench, split, n, seed)
+    with make_progress() as progress:
+        task = progress.add_task("encoding", total=n, info="")
+        export_clips(data, out, ext=f".{fmt}", on_clip=lambda done, total: progress.update(task, completed=done))
+    console.print(f"wrote {n} clips to {out}")
+
+
 @app.command("list-models")
 def list_models_cmd(pattern: str = typer.Argument("*", help="shell-style wildcard")) -> None:
     """Registered model names."""

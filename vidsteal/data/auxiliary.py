@@ -80,14 +80,15 @@ def _texture(n: int, t_len: int, size: int, g: torch.Generator) -> torch.Tensor:
     big = torch.rand(n, 3, size // 4 * 2, size // 4 * 2, generator=g)
     tex = F.interpolate(big, size=(2 * size, 2 * size), mode="bicubic", align_corners=False).clamp(0, 1)
     step = (torch.rand(n, 2, generator=g) - 0.5) * 4
+    rows, chans = torch.arange(n).view(n, 1, 1, 1), torch.arange(3).view(1, 3, 1, 1)
+    span = torch.arange(size)
     out = []
     for t in range(t_len):
-        frames = []
-        for i in range(n):
-            ox = int(size // 2 + step[i, 0] * t) % size
-            oy = int(size // 2 + step[i, 1] * t) % size
-            frames.append(tex[i, :, oy : oy + size, ox : ox + size])
-        out.append(torch.stack(frames))
+        ox = (size // 2 + step[:, 0] * t).long() % size
+        oy = (size // 2 + step[:, 1] * t).long() % size
+        ys = (oy.view(n, 1) + span).view(n, 1, size, 1)
+        xs = (ox.view(n, 1) + span).view(n, 1, 1, size)
+        out.append(tex[rows, chans, ys, xs])
     return torch.stack(out, 1)
 
 

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidsteal.data.auxiliary import FAMILIES, render_auxiliary
+from vidsteal.data.subsets import make_labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig, render_clips
 
 _SPLIT_CODES = {"train": 1, "test": 2, "val": 3, "aux": 4}
@@ -81,12 +82,4 @@ def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0) -> ClipDataset:
 
 def labeled_subset(dataset: ClipDataset, fraction: float, seed: int = 0) -> ClipDataset:
     """A class-stratified ``fraction`` of a labeled dataset (at least one clip per class), fixed by seed."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    g = torch.Generator().manual_seed(seed)
-    keep = []
-    for c in dataset.labels.unique().tolist():
-        idx = (dataset.labels == c).nonzero().flatten()
-        idx = idx[torch.randperm(idx.numel(), generator=g)]
-        keep.append(idx[: max(1, round(fraction * idx.numel()))])
-    return dataset.subset(torch.cat(keep).sort().values)
+    return dataset.subset(torch.tensor(make_labeled_subset(dataset.labels, fraction, seed), dtype=torch.long))

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from vidsteal.data.decode import VIDEO_EXTENSIONS, VideoDecodeError, decode_file, probe
+from vidsteal.data.subsets import make_labeled_subset  # noqa: F401  (re-exported for folder datasets)
 from vidsteal.data.transforms import ClipTransform
 
 KINETICS_FILENAME = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
@@ -241,24 +242,6 @@ def collate_skip(batch: list[tuple[torch.Tensor, int] | None]) -> tuple[torch.Te
     """
     kept = [sample for sample in batch if sample is not None]
     return default_collate(kept) if kept else None
-
-
-def make_labeled_subset(labels: Sequence[int] | torch.Tensor, fraction: float, seed: int) -> list[int]:
-    """Indices of a class-stratified random ``fraction`` of ``labels`` (at least one per class), sorted.
-
-    The same labels, fraction and seed give the same subset. Negative labels (unlabeled) are never chosen.
-    With several clips per video, pass ``dataset.video_labels`` and expand with ``dataset.clips_of``.
-    """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-    labels = torch.as_tensor(labels, dtype=torch.long)
-    generator = torch.Generator().manual_seed(seed)
-    chosen: list[int] = []
-    for c in torch.unique(labels[labels >= 0]).tolist():
-        members = torch.nonzero(labels == c).flatten()
-        count = max(1, round(fraction * len(members)))
-        chosen += members[torch.randperm(len(members), generator=generator)[:count]].tolist()
-    return sorted(chosen)
 
 
 def _existing_dir(root: str | Path) -> Path:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import torch
-from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from vidsteal.models.layers import Normalize, TemporalConvHead
@@ -61,6 +60,8 @@ def frame_vit_tiny(
     temporal: str = "mean",
 ) -> PerFrame:
     """Per-frame ViT-Tiny-style student via timm (ViT-Ti width 192 / 3 heads; depth cut for CPU training)."""
+    from timm.models.vision_transformer import VisionTransformer  # timm costs ~2 s to import: only when used
+
     vit = VisionTransformer(
         img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
         num_classes=0, global_pool="avg", class_token=False,

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import torch
 from pydantic import Field
 
-from vidsteal.config import BaseConfig
+from vidsteal.config import BaseConfig, run_lock
 from vidsteal.data.embedded import ClipDataset, make_split
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.eval.evaluate import evaluate
@@ -54,10 +54,16 @@ def train_supervised(
         train_set / test_set: override the generated splits (e.g. a labeled k% subset).
     """
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):  # a second process asking for the same run waits for it instead of racing
+        return _train_supervised(cfg, run_dir, callbacks, train_set, test_set)
+
+
+def _train_supervised(cfg: SupervisedConfig, run_dir: Path, callbacks: Sequence[Callback],
+                      train_set: ClipDataset | None, test_set: ClipDataset | None) -> dict[str, Any]:
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
         return json.loads(metrics_path.read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / "config.yaml")
     torch.manual_seed(cfg.seed)
     if train_set is None or test_set is None:

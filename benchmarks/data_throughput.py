@@ -1,10 +1,10 @@
-"""Decode throughput: raw PyAV (decode every frame to RGB) versus the vidsteal loader (decode, sample, resize, crop).
+"""Data throughput: embedded-benchmark generation clips/s, and decoding: raw PyAV (decode every frame to RGB) versus the vidsteal loader (decode, sample, resize, crop).
 
 Encodes ``--clips`` synthetic videos into a temporary folder, then times both over the same files and prints
 clips/s for each and the ratio vidsteal/raw. The loader converts only the frames a clip samples to RGB, so it
 can beat the raw loop; the raw loop does no resizing. Usage::
 
-    python benchmarks/decode_throughput.py --clips 32 --frames 64 --height 128 --width 170
+    python benchmarks/data_throughput.py --clips 32 --frames 64 --height 128 --width 170
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidsteal.data.decode import encode_video
+from vidsteal.data.embedded import make_auxiliary, make_split
+from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.data.folder import UnlabeledVideoFolder, collate_skip
 from vidsteal.data.transforms import ClipTransform
 
@@ -41,6 +43,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the vidsteal pass")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; the best is reported")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generate", type=int, default=4000, help="embedded-benchmark clips to generate")
     return parser.parse_args()
 
 
@@ -82,8 +85,22 @@ def best_rates(runs: dict[str, Callable[[], int]], repeats: int) -> dict[str, tu
     return best
 
 
+def generation_rates(n: int, seed: int) -> None:
+    """Clips/s of the embedded benchmark and of the auxiliary set at their default size (2 torch threads)."""
+    cfg = BenchmarkConfig()
+    for label, make in (("benchmark", lambda: make_split(cfg, "train", n, seed)),
+                        ("auxiliary", lambda: make_auxiliary(cfg, n, seed))):
+        start = time.perf_counter()
+        make()
+        seconds = time.perf_counter() - start
+        print(f"generate {label:<10} {n} clips {cfg.frames}x{cfg.size}x{cfg.size}: {seconds:6.2f} s "
+              f"= {n / seconds:8.0f} clips/s")
+
+
 def main() -> None:
     args = parse_args()
+    torch.set_num_threads(2)
+    generation_rates(args.generate, args.seed)
     torch.set_num_threads(1)  # measure decoding, not intra-op parallel resizing
     g = torch.Generator().manual_seed(args.seed)
     with tempfile.TemporaryDirectory(prefix="vidsteal_bench_") as tmp:
