@@ -1,0 +1,43 @@
+import re
+
+import pytest
+import torch
+
+from vidsteal.report.plots import clip_grid, curves_plot, sparsity_plot
+from vidsteal.report.render import rerender, write_report
+from vidsteal.report.study import Cell, Figure, Study, VictimInfo
+
+
+def _study() -> Study:
+    return Study(
+        title="t", command="vidsteal demo --quick", seeds=[0, 1],
+        victims={"c3d_small": VictimInfo(arch="c3d_small", student="frame_cnn", top1=0.93, ceiling_top1=0.6)},
+        rows={"black-box distil": {"c3d_small": Cell(top1=0.412, agreement=0.45, queries=20000, top1_std=0.02,
+                                                       seeds=2)}},
+        figures=[Figure(title="curves", file="curves.png"), Figure(title="clips", file="clips.png")],
+    )
+
+
+def test_report_files_hold_the_study_numbers(tmp_path):
+    figures = {
+        "curves.png": curves_plot({"embeddings": [{"queries": 100, "top1": 0.2}, {"queries": 200, "top1": 0.3}]},
+                                  "c3d", victim_top1=0.9),
+        "clips.png": clip_grid([("a", torch.randint(0, 255, (4, 3, 16, 16), dtype=torch.uint8))]),
+    }
+    md, page = write_report(_study(), tmp_path, figures)
+    text, html = md.read_text(), page.read_text()
+    for doc in (text, html):
+        assert "41.2% ± 2.0 / 45.0% / 20,000" in doc and "93.0%" in doc and "12.4%" in doc  # ours + reference
+    assert "](figures/curves.png)" in text
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 2
+    assert sparsity_plot({"winning": [{"sparsity": 0.2, "top1": 0.5}]}, "s")[:4] == b"\x89PNG"
+    md.unlink()
+    rerender(tmp_path)
+    assert md.read_text() == text
+
+
+def test_missing_figure_and_missing_study_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="curves.png"):
+        write_report(_study(), tmp_path)
+    with pytest.raises(FileNotFoundError, match="no study.json"):
+        rerender(tmp_path / "nothing")

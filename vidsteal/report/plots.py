@@ -1,0 +1,67 @@
+"""Matplotlib figures for reports, returned as PNG bytes so HTML can embed them and Markdown can link them."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def curves_plot(curves: dict[str, list[dict[str, float]]], title: str, victim_top1: float | None = None,
+                y: str = "top1") -> bytes:
+    """Student accuracy vs victim queries, one line per method; the victim's own top-1 as a dashed line."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for method, points in sorted(curves.items()):
+        pts = [p for p in points if y in p and "queries" in p]
+        if pts:
+            ax.plot([p["queries"] for p in pts], [p[y] for p in pts], marker="o", ms=3, label=method)
+    if victim_top1 is not None:
+        ax.axhline(victim_top1, color="k", ls="--", lw=1, label="victim")
+    ax.set_xlabel("victim queries")
+    ax.set_ylabel(f"student {y} (held-out)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def sparsity_plot(series: dict[str, list[dict[str, float]]], title: str) -> bytes:
+    """Held-out top-1 vs sparsity per ticket kind (winning ticket vs random re-init control)."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for kind, points in sorted(series.items()):
+        pts = sorted(points, key=lambda p: p["sparsity"])
+        ax.plot([100 * p["sparsity"] for p in pts], [p["top1"] for p in pts], marker="o", ms=3, label=kind)
+    ax.set_xlabel("sparsity (% weights pruned)")
+    ax.set_ylabel("student top-1 (held-out)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def clip_grid(rows: list[tuple[str, Any]], max_frames: int = 8) -> bytes:
+    """One row per (label, uint8 clip (T, C, H, W)): its frames left to right."""
+    frames = min(max_frames, max(int(clip.shape[0]) for _, clip in rows))
+    fig, axes = plt.subplots(len(rows), frames, figsize=(frames * 0.9, len(rows) * 0.95), squeeze=False)
+    for r, (label, clip) in enumerate(rows):
+        for t in range(frames):
+            ax = axes[r][t]
+            ax.axis("off")
+            if t < clip.shape[0]:
+                ax.imshow(clip[t].permute(1, 2, 0).numpy(), interpolation="nearest")
+        axes[r][0].set_title(label, fontsize=6, loc="left")
+    fig.subplots_adjust(wspace=0.05, hspace=0.4)
+    return _png(fig)
