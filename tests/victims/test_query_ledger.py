@@ -169,6 +169,25 @@ def test_backend_failure_keeps_earlier_chunks(victim, make_clips, tmp_path, monk
     assert oracle.paid == 2
 
 
+def test_answers_attached_to_a_backend_error_are_kept(victim, make_clips, tmp_path, monkeypatch):
+    """A remote victim that answered part of a batch and then failed was still paid: the log keeps that part."""
+    oracle = LoggedOracle(victim, tmp_path)
+    clips = make_clips(5, 0)
+
+    def partly(batch):
+        err = OracleError("remote budget ran out after 3 clips")
+        err.answers = type(victim).query(victim, batch[:3])
+        raise err
+
+    monkeypatch.setattr(victim, "query", partly)
+    with pytest.raises(OracleError, match="after 3 clips"):
+        oracle.query(clips)
+    assert oracle.paid == 3
+    monkeypatch.undo()
+    oracle.query(clips[:3])  # answered from the log: nothing more is paid
+    assert oracle.paid == 3 and oracle.hits == 3
+
+
 def test_export_writes_one_transfer_set(victim, make_clips, tmp_path):
     from safetensors.torch import load_file
 

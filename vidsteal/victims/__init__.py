@@ -1,0 +1,12 @@
+"""Victims: the oracle interface, backends, output modes, exact budgets and the durable query log."""
+
+from vidsteal.victims.base import Oracle, OracleError
+from vidsteal.victims.budget import BudgetedOracle, BudgetExceeded, QueryBudget
+from vidsteal.victims.ledger import LedgerError, LoggedOracle, QueryLedger, clip_hash
+from vidsteal.victims.local import LocalOracle
+from vidsteal.victims.outputs import Answers, OutputKind, OutputMode, apply_output_mode
+
+__all__ = [
+    "Answers", "BudgetExceeded", "BudgetedOracle", "LedgerError", "LocalOracle", "LoggedOracle", "Oracle",
+    "OracleError", "OutputKind", "OutputMode", "QueryBudget", "QueryLedger", "apply_output_mode", "clip_hash",
+]

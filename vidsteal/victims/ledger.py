@@ -368,7 +368,11 @@ class LoggedOracle(Oracle):
         for c in range(0, len(fresh), self.shard_size):
             chunk = fresh[c : c + self.shard_size]
             index = torch.tensor([i for _, i in chunk])
-            answers = self.backend.query(from_stored(stored[index], self.clip_format))
+            try:
+                answers = self.backend.query(from_stored(stored[index], self.clip_format))
+            except OracleError as err:
+                self._keep_partial(err, stored[index])
+                raise
             self._check(answers, len(chunk))
             self.ledger.append(stored[index], answers, self.backend_name)
             if self.budget is not None:
@@ -382,6 +386,19 @@ class LoggedOracle(Oracle):
             raise BudgetExceeded(self.budget.limit, self.budget.spent, len(hashes), answered, result)
         assert result is not None
         return result
+
+    def _keep_partial(self, err: OracleError, sent: torch.Tensor) -> None:
+        """A backend that failed mid-batch may still have been paid for part of it (a remote budget ran out, a
+        later request failed): log every answer the error carries before it propagates, so none is lost."""
+        parts = [(0, getattr(err, "answers", None))] + list(getattr(err, "paid_beyond_prefix", []))
+        for offset, answers in parts:
+            if answers is None or len(answers) == 0:
+                continue
+            rows = sent[offset : offset + len(answers)]
+            self._check(answers, rows.shape[0])
+            self.ledger.append(rows, answers, self.backend_name)
+            if self.budget is not None:
+                self.budget.spend(rows.shape[0])
 
     def _check(self, answers: Answers, n: int) -> None:
         """Refuse to log garbage: wrong count, shape or mode, labels out of range, non-finite probabilities."""

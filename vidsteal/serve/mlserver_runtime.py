@@ -1,0 +1,103 @@
+"""A custom MLServer runtime serving a vidsteal ``.safetensors`` victim over the Open Inference Protocol.
+
+It lets us check :class:`vidsteal.victims.oip.OipOracle` against a KServe v2 server we did not write, and lets an
+auditor put a vidsteal victim into an existing MLServer / Seldon / KServe deployment. Imported only inside
+the MLServer venv (``scripts/mlserver_venv.sh``); vidsteal's own venv has no ``mlserver``.
+
+``model-settings.json``::
+
+    {"name": "victim", "implementation": "vidsteal.serve.mlserver_runtime.VidstealRuntime",
+     "parameters": {"uri": "./victim.safetensors",                  # relative to this file's folder
+                    "extra": {"defences": [{"kind": "noise", "scale": 0.05}],   # optional, as in ServeConfig
+                              "torch_threads": 1}}}                   # optional
+
+Run MLServer with ``"parallel_workers": 0`` in ``settings.json``: MLServer 1.7.1's worker processes crash on start
+here (``RuntimeError: There is no current event loop``), whatever the runtime. With working parallel workers,
+declare ``inputs``/``outputs`` in model-settings.json too: the metadata is then served by a process that never
+runs :meth:`VidstealRuntime.load`, where we fill them in.
+
+Input ``clips``: FP32 (or FP64 / UINT8 = value/255) ``[N, 3, T, H, W]`` in ``[0, 1]``. Outputs ``probabilities``
+(FP32 ``[N, K]``, full softmax after any defences) and ``labels`` (INT64 ``[N, K]``, most likely first). Output
+modes (top-k, labels, rounding) are applied by the client (:class:`OipOracle` uses the same function as the
+vidsteal server), because OIP metadata here has no place to announce a truncation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from mlserver import MLModel
+from mlserver.codecs import NumpyCodec
+from mlserver.errors import InferenceError
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor
+from mlserver.utils import get_model_uri
+from pydantic import Field
+
+from vidsteal.config import BaseConfig
+from vidsteal.data.clips import ClipError, check_model_input
+from vidsteal.models.registry import load_model
+from vidsteal.victims.defences import DefenceChain, DefenceConfig
+
+INPUT, PROBS, LABELS = "clips", "probabilities", "labels"
+
+
+class RuntimeExtra(BaseConfig):
+    """``parameters.extra`` of the model settings; unknown keys are errors, as everywhere in vidsteal."""
+
+    defences: list[DefenceConfig] = Field(default_factory=list, description="applied in order to full probs")
+    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads in the worker")
+
+
+class VidstealRuntime(MLModel):
+    """Loads the victim named by ``parameters.uri`` and answers with probabilities and ranked labels."""
+
+    async def load(self) -> bool:
+        extra = self.settings.parameters.extra if self.settings.parameters else None
+        self.extra = RuntimeExtra.model_validate(extra or {})
+        if self.extra.torch_threads is not None:
+            torch.set_num_threads(self.extra.torch_threads)
+        self.model = load_model(await get_model_uri(self.settings)).requires_grad_(False)
+        self.num_classes = self.model.card.num_classes
+        self.defences = DefenceChain.from_configs(self.extra.defences)
+        t, s = self.model.card.frames or -1, self.model.card.size or -1
+        # Filled in here so model metadata tells any OIP client the input name and the class count.
+        self.inputs = [MetadataTensor(name=INPUT, datatype="FP32", shape=[-1, 3, t, s, s])]
+        self.outputs = [MetadataTensor(name=PROBS, datatype="FP32", shape=[-1, self.num_classes]),
+                        MetadataTensor(name=LABELS, datatype="INT64", shape=[-1, self.num_classes])]
+        return True
+
+    def _clips(self, payload: InferenceRequest) -> torch.Tensor:
+        if len(payload.inputs) != 1 or payload.inputs[0].name != INPUT:
+            raise InferenceError(f"expected exactly one input named {INPUT!r}, got "
+                                 f"{[i.name for i in payload.inputs]}")
+        tensor = payload.inputs[0]
+        datatype = str(getattr(tensor.datatype, "value", tensor.datatype))  # an enum or its value, by version
+        if datatype not in ("FP32", "FP64", "UINT8"):
+            raise InferenceError(f"input datatype {datatype} not supported; send FP32")
+        try:
+            array = np.asarray(NumpyCodec.decode_input(tensor))
+        except Exception as err:  # codec errors come in many types; any of them is a malformed request
+            raise InferenceError(f"cannot decode input {INPUT!r}: {err}") from None
+        clips = torch.from_numpy(array.astype(np.float32))
+        if datatype == "UINT8":
+            clips = clips / 255.0
+        try:
+            check_model_input(clips)
+        except ClipError as err:
+            raise InferenceError(f"invalid clips: {err}") from None
+        return clips
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        clips = self._clips(payload)
+        with torch.inference_mode():
+            try:
+                logits = self.model.eval()(clips).float()
+            except RuntimeError as err:
+                raise InferenceError(f"the victim cannot process clips of shape {list(clips.shape)}: {err}") from None
+        probs = self.defences(torch.softmax(logits, dim=1), clips, "mlserver")
+        labels = probs.argsort(dim=1, descending=True, stable=True)
+        outputs: list[Any] = [NumpyCodec.encode_output(PROBS, probs.numpy().astype(np.float32)),
+                              NumpyCodec.encode_output(LABELS, labels.numpy().astype(np.int64))]
+        return InferenceResponse(model_name=self.name, model_version=self.version, id=payload.id, outputs=outputs)
