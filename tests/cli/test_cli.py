@@ -42,3 +42,42 @@ def test_demo_quick_end_to_end(tmp_path):
     summary = json.loads(summary_path.read_text())
     assert [r["role"] for r in summary["rows"]][0] == "victim"
     assert all(0 <= r["top1"] <= 1 for r in summary["rows"])
+
+
+def test_serve_command_answers_health_and_queries(tmp_path):
+    import socket
+    import time
+
+    import httpx
+    import torch
+
+    from vidsteal.models import create_model, save_model
+    from vidsteal.serve import hash_key
+
+    weights = save_model(create_model("test_c3d", num_classes=4), tmp_path / "v.safetensors")
+    (tmp_path / "keys.yaml").write_text(f"keys:\n  - name: alice\n    sha256: {hash_key('secret-alice')}\n    budget: 5\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "vidsteal.cli", "serve", "--model", str(weights), "--keys",
+                             str(tmp_path / "keys.yaml"), "--port", str(port), "--set", "frames=4", "--set", "size=16"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(url + "/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server did not become ready")
+        from vidsteal.victims.http import HttpOracle
+
+        oracle = HttpOracle(url, "secret-alice")
+        answers = oracle.query(torch.rand(3, 3, 4, 16, 16))
+        assert len(answers) == 3 and answers.probs.shape == (3, 4)
+        assert httpx.post(url + "/v1/query", json={}, headers={"X-API-Key": "wrong"}).status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from vidsteal.cli.extract import extract_app
+from vidsteal.cli import greybox as _greybox  # noqa: F401,E402  (registers `vidsteal extract greybox`)
+from vidsteal.cli import blackbox as _blackbox  # noqa: F401,E402  (registers `vidsteal extract blackbox`)
 from vidsteal.cli.progress import TrainProgress, console, make_progress
 from vidsteal.config import ConfigError, load_config
 from vidsteal.models import list_models, load_model, read_card
@@ -112,6 +114,27 @@ def export_benchmark(
         task = progress.add_task("encoding", total=n, info="")
         export_clips(data, out, ext=f".{fmt}", on_clip=lambda done, total: progress.update(task, completed=done))
     console.print(f"wrote {n} clips to {out}")
+
+
+@app.command()
+def serve(
+    model: Path = typer.Option(..., "--model", help="victim .safetensors written by vidsteal", exists=True),
+    keys: Optional[Path] = typer.Option(None, "--keys", help="keys.yaml (hashed API keys, budgets, rates)"),
+    host: str = typer.Option("127.0.0.1", help="bind address"),
+    port: int = typer.Option(8000),
+    config: Optional[Path] = ConfigOpt,
+    set_: Optional[List[str]] = SetOpt,
+) -> None:
+    """Serve a victim over HTTP: vidsteal JSON API + Open Inference Protocol v2, with keys, budgets, defences."""
+    from vidsteal.serve import ServeConfig, run_server
+
+    overrides = list(set_ or []) + [f"model_path={model}"] + ([f"keys_path={keys}"] if keys else [])
+    try:
+        cfg = load_config(ServeConfig, config, overrides)
+    except ConfigError as err:
+        _fail(str(err))
+    console.print(f"serving {model} on http://{host}:{port} (OpenAPI at /docs)")
+    run_server(cfg, host=host, port=port)
 
 
 @app.command("list-models")

@@ -70,7 +70,8 @@ def run_demo(
         scfg = SupervisedConfig(arch=spec.arch, benchmark=cfg.benchmark, train_size=cfg.train_size,
                                 test_size=cfg.test_size, optim=optim, seed=cfg.seed)
         callbacks = [progress_factory(spec.arch, optim.epochs)] if progress_factory else []
-        model_dir = run_dir / f"{spec.arch}_{scfg.hash()}"
+        # Same folder as `vidsteal train-victim` with the same config: trained models are shared, not retrained.
+        model_dir = run_dir.parent / f"train_{spec.arch}_{scfg.hash()}"
         result = train_supervised(scfg, model_dir, callbacks, train_set=train, test_set=test)
         from vidsteal.models import load_model
 
