@@ -4,6 +4,7 @@ Behaviour that varies (what the loss is, what to log, masks to re-apply after a 
 function and callbacks, so the loop itself stays the same for every stage. With a ``ckpt_dir`` the loop saves
 model, optimiser and scheduler after every epoch (atomically, no pickle of user objects) and resumes from there
 when run again; randomness is seeded per epoch, so a resumed run sees the same batches as an uninterrupted one.
+How it executes (device, torchrun ranks, mixed precision, accumulation) is a :class:`Runtime`, not a second loop.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ import torch
 from pydantic import Field
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from vidsteal.config import BaseConfig
-from vidsteal.data.clips import to_model_input
-
-LossFn = Callable[[nn.Module, torch.Tensor, Any], dict[str, torch.Tensor]]
-
+from vidsteal.train.distributed import LossFn, Runtime
 
 class OptimConfig(BaseConfig):
     """Optimiser and schedule (AdamW + linear warm-up + cosine decay by default)."""
@@ -80,22 +78,31 @@ def _schedule(cfg: OptimConfig, steps_per_epoch: int) -> Callable[[int], float]:
     return factor
 
 
-def _save_checkpoint(ckpt_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, epoch: int, history: list) -> None:
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(ckpt_dir / "model.safetensors.tmp"))
-    torch.save(opt.state_dict(), ckpt_dir / "optim.pt.tmp")  # tensors + plain containers only
-    (ckpt_dir / "state.json.tmp").write_text(json.dumps({"epoch": epoch, "history": history}))
-    # state.json is renamed last: it is the commit point of a checkpoint.
-    (ckpt_dir / "model.safetensors.tmp").replace(ckpt_dir / "model.safetensors")
-    (ckpt_dir / "optim.pt.tmp").replace(ckpt_dir / "optim.pt")
-    (ckpt_dir / "state.json.tmp").replace(ckpt_dir / "state.json")
+def _save_checkpoint(ckpt_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, epoch: int, history: list,
+                     runtime: Runtime) -> None:
+    """Rank 0 writes (every rank holds the same weights), then all ranks wait for the files."""
+    if runtime.is_main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(state, str(ckpt_dir / "model.safetensors.tmp"))
+        torch.save(opt.state_dict(), ckpt_dir / "optim.pt.tmp")  # tensors + plain containers only
+        meta = {"epoch": epoch, "history": history, "scaler": runtime.scaler.state_dict()}
+        (ckpt_dir / "state.json.tmp").write_text(json.dumps(meta))
+        # state.json is renamed last: it is the commit point of a checkpoint.
+        (ckpt_dir / "model.safetensors.tmp").replace(ckpt_dir / "model.safetensors")
+        (ckpt_dir / "optim.pt.tmp").replace(ckpt_dir / "optim.pt")
+        (ckpt_dir / "state.json.tmp").replace(ckpt_dir / "state.json")
+    runtime.barrier()
 
 
-def _load_checkpoint(ckpt_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, device: str) -> tuple[int, list]:
+def _load_checkpoint(ckpt_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, runtime: Runtime
+                     ) -> tuple[int, list]:
     state = json.loads((ckpt_dir / "state.json").read_text())
+    device = str(runtime.device)
     model.load_state_dict(load_file(str(ckpt_dir / "model.safetensors"), device=device))
     opt.load_state_dict(torch.load(ckpt_dir / "optim.pt", map_location=device, weights_only=True))
+    if state.get("scaler"):
+        runtime.scaler.load_state_dict(state["scaler"])
     return int(state["epoch"]), list(state["history"])
 
 
@@ -109,52 +116,51 @@ def fit(
     ckpt_dir: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
     device: str = "cpu",
+    runtime: Runtime | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place on ``(uint8 clip, target)`` items; returns per-epoch logs.
 
     Args:
-        loss_fn: ``(model, float clips (B,C,T,H,W), target batch) -> {"loss": ..., ...}``.
+        loss_fn: ``(model, float clips (B,C,T,H,W), target batch) -> {"loss": per-sample mean, ...}``; it must call
+            ``model(clips)`` (under torchrun that is the DDP wrapper, whose forward synchronises gradients).
+        cfg: ``batch_size`` is the global batch of one optimiser step, however many processes share it.
         ckpt_dir: where to checkpoint each epoch and resume from; None trains without checkpoints.
+        device: used when no ``runtime`` is given (single process, float32).
+        runtime: device, torchrun ranks, mixed precision and gradient accumulation (:mod:`vidsteal.train.distributed`).
     """
-    model.to(device).train()
+    rt = runtime or Runtime(device, precision="32")
     if len(dataset) == 0:
         raise ValueError("cannot train on an empty dataset")
+    net = rt.prepare(model.train())
     steps = math.ceil(len(dataset) / cfg.batch_size)
     opt = make_optimizer(model, cfg)
     factor = _schedule(cfg, steps)
     start, history = 0, []
     ckpt = Path(ckpt_dir) if ckpt_dir is not None else None
     if ckpt is not None and (ckpt / "state.json").exists():
-        done, history = _load_checkpoint(ckpt, model, opt, device)
+        done, history = _load_checkpoint(ckpt, model, opt, rt)
         start = done + 1
     for epoch in range(start, cfg.epochs):
         # Seeding per epoch (shuffle and dropout alike) makes a resumed run equal to an uninterrupted one.
-        torch.manual_seed(seed * 1_000_003 + epoch)
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
-                            generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        total, count = 0.0, 0
-        for step, (clips, target) in enumerate(loader):
+        torch.manual_seed(rt.seed(seed * 1_000_003 + epoch))
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+        total, seen = 0.0, 0
+        for step, micro_batches in enumerate(rt.steps(dataset, order, cfg.batch_size)):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * factor(epoch * steps + step)
-            target = target.to(device) if isinstance(target, torch.Tensor) else target
-            out = loss_fn(model, to_model_input(clips).to(device), target)
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            loss_sum, count = rt.train_step(net, opt, loss_fn, micro_batches, cfg.grad_clip)
             for cb in callbacks:
                 cb.after_optimizer_step(model)
-            loss = out["loss"].item()
+            loss = loss_sum / max(count, 1)
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss} at epoch {epoch} step {step}; lower the learning rate")
-            total, count = total + loss * clips.shape[0], count + clips.shape[0]
+            total, seen = total + loss_sum, seen + count
             for cb in callbacks:
                 cb.on_step(epoch, step, steps, {"loss": loss})
-        logs: dict[str, Any] = {"epoch": epoch, "loss": total / count}
+        logs: dict[str, Any] = {"epoch": epoch, "loss": rt.global_mean(total, seen)}
         for cb in callbacks:
             cb.on_epoch_end(epoch, model, logs)
         history.append(logs)
         if ckpt is not None:
-            _save_checkpoint(ckpt, model, opt, epoch, history)
+            _save_checkpoint(ckpt, model, opt, epoch, history, rt)
     return history
