@@ -63,9 +63,10 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
-def load_config(cls: type[C], path: str | Path | None = None, overrides: Iterable[str] = ()) -> C:
-    """Build ``cls`` from an optional YAML file plus overrides; errors name the offending key."""
-    data: dict[str, Any] = {}
+def load_config(cls: type[C], path: str | Path | None = None, overrides: Iterable[str] = (),
+                base: BaseConfig | None = None) -> C:
+    """Build ``cls`` from ``base`` (or defaults), then a YAML file's top-level keys, then overrides."""
+    data: dict[str, Any] = base.to_dict() if base is not None else {}
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text())
@@ -73,7 +74,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: Iterabl
             raise ConfigError(f"cannot read config {path}: {err}") from err
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config {path} must be a mapping at the top level")
-        data = loaded or {}
+        data.update(loaded or {})
     data = apply_overrides(data, overrides)
     try:
         return cls.model_validate(data)

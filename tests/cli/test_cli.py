@@ -35,10 +35,10 @@ def test_bad_override_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "vidsteal.cli", "demo", "--quick", "--runs", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "vidsteal.cli", "labeled-baselines", "--quick", "--runs", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (summary_path,) = tmp_path.glob("demo_*/summary.json")
+    (summary_path,) = tmp_path.glob("baselines_*/summary.json")
     summary = json.loads(summary_path.read_text())
     assert [r["role"] for r in summary["rows"]][0] == "victim"
     assert all(0 <= r["top1"] <= 1 for r in summary["rows"])

@@ -147,14 +147,95 @@ def list_models_cmd(pattern: str = typer.Argument("*", help="shell-style wildcar
 @app.command()
 def demo(
     runs: Path = RunsOpt,
+    quick: bool = typer.Option(False, help="toy sizes: the same path in a couple of minutes"),
+    config: Optional[Path] = ConfigOpt,
+    set_: Optional[List[str]] = SetOpt,
+) -> None:
+    """The reference study on the embedded benchmark: two victims, black box and grey box, one report."""
+    import shlex
+    import sys
+
+    from vidsteal.pipeline.study import StudyConfig, run_study
+
+    try:
+        cfg = load_config(StudyConfig, config, set_ or [], base=StudyConfig.quick() if quick else None)
+    except ConfigError as err:
+        _fail(str(err))
+    run_dir = runs / f"demo_{cfg.hash()}"
+    console.print(f"run folder: {run_dir}")
+    command = "vidsteal " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with make_progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total, info="")
+            progress.update(tasks[stage], completed=done, total=total)
+
+        study = run_study(cfg, run_dir, progress=report, command=command,
+                          victim_callbacks=lambda arch, epochs: TrainProgress(progress, f"victim {arch}", epochs))
+    _print_study(study)
+    console.print(f"report: {run_dir / 'report.html'}  ({study.wall_seconds:.0f} s, peak RSS "
+                  f"{study.peak_rss_mb:.0f} MB)")
+
+
+def _print_study(study) -> None:
+    from vidsteal.report.render import table_rows
+
+    header, body = table_rows(study)
+    table = Table(title=study.title + " (top-1 / agreement / queries, held-out clips)")
+    for col in header:
+        table.add_column(col)
+    for row in body:
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a demo run folder (holds study.json)")) -> None:
+    """Re-render report.md and report.html from a study run folder."""
+    from vidsteal.report.render import rerender
+
+    try:
+        md, page = rerender(run_dir)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    console.print(f"wrote {md} and {page}")
+
+
+@app.command()
+def compare(run_dirs: List[Path] = typer.Argument(..., help="study run folders to put side by side")) -> None:
+    """One table with the studies of several run folders, cell by cell."""
+    from vidsteal.report.study import Study
+
+    table = Table(title="student top-1 (held-out) per run")
+    table.add_column("method / victim")
+    studies = []
+    for d in run_dirs:
+        path = d / "study.json"
+        if not path.exists():
+            _fail(f"{d} has no study.json")
+        studies.append(Study.model_validate_json(path.read_text()))
+        table.add_column(str(d))
+    keys = sorted({(m, v) for s in studies for m, cells in s.rows.items() for v in cells})
+    for method, victim in keys:
+        cells = [s.rows.get(method, {}).get(victim) for s in studies]
+        table.add_row(f"{method} / {victim}", *["–" if c is None else f"{100 * c.top1:.1f}%" for c in cells])
+    console.print(table)
+
+
+@app.command("labeled-baselines")
+def labeled_baselines(
+    runs: Path = RunsOpt,
     quick: bool = typer.Option(False, help="tiny sizes: the same path in about a minute"),
 ) -> None:
-    """Train the embedded victim and the labeled-data baselines, and print how much motion matters."""
+    """Victim plus labeled-data students (per-frame vs 3D): how much the benchmark needs motion."""
     from vidsteal.pipeline.demo import DemoConfig, run_demo
 
     cfg = DemoConfig.quick() if quick else DemoConfig()
     with make_progress() as progress:
-        result = run_demo(cfg, runs / f"demo_{cfg.hash()}", progress_factory=lambda label, epochs: TrainProgress(progress, label, epochs))
+        result = run_demo(cfg, runs / f"baselines_{cfg.hash()}",
+                          progress_factory=lambda label, epochs: TrainProgress(progress, label, epochs))
     table = Table(title="embedded benchmark: models trained with real labels, held-out test split")
     for col in ("model", "role", "top-1", "top-5", "shape acc", "motion acc", "train s"):
         table.add_column(col)

@@ -43,8 +43,9 @@ class DemoConfig(BaseConfig):
 
     @classmethod
     def quick(cls) -> "DemoConfig":
-        return cls(train_size=400, test_size=200, optim=OptimConfig(epochs=2, batch_size=32),
-                   benchmark=BenchmarkConfig(shapes=("square", "triangle"), motions=("right", "left", "cw")))
+        return cls(train_size=96, test_size=48, optim=OptimConfig(epochs=1, batch_size=32),
+                   benchmark=BenchmarkConfig(shapes=("square", "triangle"), motions=("right", "left", "cw"),
+                                             frames=4, size=16))
 
 
 def factor_accuracy(pred: Any, labels: Any, n_motions: int) -> tuple[float, float]:

@@ -1,0 +1,33 @@
+"""Every method spends its budget exactly and never more, counted at the oracle (estimation probes included)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vidsteal.pipeline.blackbox import run_blackbox
+
+
+@pytest.mark.parametrize("method,extra", [
+    ("noise", {}),
+    ("dfme", {}),
+    ("embeddings", {}),
+    ("embeddings", {"search": {"mode": "gradient", "grad_clips": 2}}),
+    ("embeddings", {"pool": {"select": "disagreement", "mix": {"boundary": 1.0}}, "motion": {"static": True}}),
+])
+def test_budget_is_spent_exactly(make_job, tmp_path, method, extra):
+    budget = 157  # odd on purpose: no attack batch divides it
+    out = run_blackbox(make_job(method, budget, **extra), tmp_path / "run")
+    m = out["metrics"]
+    assert m["queries"] == budget == m["paid"] + m["white_box"]
+    assert m["ledger"]["paid"] == m["paid"] <= budget  # what the victim was actually paid for
+    assert m["buffer"] == m["paid"]  # every paid answer is in the replay buffer
+    assert [p["queries"] for p in out["curve"]] == sorted(p["queries"] for p in out["curve"])
+    assert out["curve"][-1]["queries"] == budget
+    assert (tmp_path / "run" / "curve.csv").exists() and list((tmp_path / "run" / "samples").glob("*.png"))
+
+
+def test_gradient_mode_charges_white_box_calls(make_job, tmp_path):
+    out = run_blackbox(make_job("embeddings", 120, search={"mode": "gradient", "grad_clips": 2}), tmp_path / "r")
+    m = out["metrics"]
+    assert m["white_box"] == m["search"]["search_queries"] > 0
+    assert m["paid"] == 120 - m["white_box"]

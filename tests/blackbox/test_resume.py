@@ -1,0 +1,43 @@
+"""A killed run resumes from its checkpoint and the query log: nothing is paid twice, the curve continues."""
+
+from __future__ import annotations
+
+import pytest
+
+from vidsteal.pipeline.blackbox import run_blackbox
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_after(limit: int):
+    def report(stage: str, done: int, total: int | None) -> None:
+        if stage == "queries" and done >= limit:
+            raise Killed(done)
+
+    return report
+
+
+@pytest.mark.parametrize("method", ["embeddings", "dfme"])
+def test_resume_continues_the_curve(make_job, tmp_path, method):
+    job = make_job(method, 400)
+    with pytest.raises(Killed):  # dies after a checkpoint (every 100 queries) and between two of them
+        run_blackbox(job, tmp_path / "run", progress=_kill_after(250))
+    before = sorted((tmp_path / "run" / "state").glob("ckpt_*"))
+    assert before, "a checkpoint was written before the kill"
+    resumed = run_blackbox(job, tmp_path / "run")
+    m = resumed["metrics"]
+    assert m["queries"] == 400 and m["ledger"]["paid"] == 400  # the budget holds across the kill
+    assert m["ledger"]["hits"] > 0  # clips paid after the checkpoint were re-made exactly and answered from the log
+    queries = [p["queries"] for p in resumed["curve"]]
+    assert queries == sorted(queries) and queries[0] <= 200 and queries[-1] == 400
+    fresh = run_blackbox(job, tmp_path / "fresh")  # the uninterrupted run pays for exactly the same clips
+    assert [p["queries"] for p in fresh["curve"]] == queries
+    assert fresh["metrics"]["ledger"]["paid"] == 400
+
+
+def test_finished_run_is_returned_as_is(make_job, tmp_path):
+    job = make_job("noise", 100)
+    first = run_blackbox(job, tmp_path / "run")
+    assert run_blackbox(job, tmp_path / "run") == first

@@ -1,0 +1,29 @@
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.timeout(900)
+def test_demo_quick_writes_a_report_consistent_with_its_metrics(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vidsteal.cli", "demo", "--quick", "--runs", str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = tmp_path.glob("demo_*")
+    study = json.loads((run / "study.json").read_text())
+    md, page = (run / "report.md").read_text(), (run / "report.html").read_text()
+    assert "vidsteal demo --quick" in md  # the exact command to reproduce
+    assert len(re.findall(r"src='data:image/png;base64,", page)) == len(study["figures"]) >= 2
+    # Every cell of the study appears, formatted, in both documents; and it matches the attack's own metrics.
+    for method, cells in study["rows"].items():
+        for victim, cell in cells.items():
+            assert f"{100 * cell['top1']:.1f}%" in md and method in page
+    (bb,) = (run / "blackbox").glob("*_embeddings_seed0")
+    metrics = json.loads((bb / "metrics.json").read_text())
+    row = study["rows"]["black-box distil (class embeddings, query-only)"]
+    assert row[next(iter(row))]["top1"] == pytest.approx(metrics["metrics"]["top1"])
+    assert row[next(iter(row))]["queries"] == metrics["queries"] <= study["config"]["blackbox_budget"]
+    rerun = subprocess.run([sys.executable, "-m", "vidsteal.cli", "report", str(run)], capture_output=True, text=True)
+    assert rerun.returncode == 0 and (run / "report.md").read_text() == md

@@ -1,0 +1,35 @@
+"""The attacker's datasets from folders of videos: aux cut to size, labeled fraction stratified and seed-fixed."""
+
+import pytest
+import torch
+
+from vidsteal.attacks.greybox import GreyboxData, load_aux, load_labeled
+from vidsteal.data.decode import encode_video
+
+
+def clip(seed: int) -> torch.Tensor:
+    return torch.randint(0, 256, (6, 3, 24, 24), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    for i in range(3):
+        encode_video(tmp_path / "aux" / "nested" / f"v{i}.mp4", clip(i), fps=6)
+    for c, name in enumerate(("square_cw", "square_ccw")):
+        for i in range(4):
+            encode_video(tmp_path / "labeled" / name / f"v{i}.mp4", clip(10 * c + i), fps=6)
+    return tmp_path
+
+
+def test_folders_decode_to_the_victims_geometry(folders, tiny_bench):
+    bench = tiny_bench.model_copy(update={"shapes": ("square",), "motions": ("cw", "ccw")})
+    cfg = GreyboxData(benchmark=bench, aux=str(folders / "aux"), aux_size=2, labeled=str(folders / "labeled"),
+                      labeled_fraction=0.5)
+    aux = load_aux(cfg, seed=0)
+    x, y = aux[0]
+    assert len(aux) == 2 and y == -1 and x.shape == (bench.frames, 3, bench.size, bench.size) and x.dtype == torch.uint8
+    labeled = load_labeled(cfg, seed=1, categories=["square_ccw", "square_cw"])
+    assert labeled.labels.bincount().tolist() == [2, 2]
+    assert torch.equal(load_labeled(cfg, seed=1).clips, labeled.clips)  # fixed by the seed
+    with pytest.raises(ValueError, match="do not match"):
+        load_labeled(cfg, seed=1, categories=["a", "b", "c"])

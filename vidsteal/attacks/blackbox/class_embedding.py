@@ -1,0 +1,194 @@
+"""Per-class embeddings over a frozen generator prior, and their search to the victim's confidence threshold.
+
+The reference study's method (Kinetics, BigGAN-ImageNet): learn one embedding per victim class, with generator and
+victim frozen, until the victim assigns the sampled class more than 90% confidence. Each class here owns a
+vector ``theta_c = [class coords | latent coords | motion]``:
+
+- class coords span (a subspace of) the generator's class-vector input: the one-hot becomes a learnable embedding;
+- latent coords shift z along a fixed random orthonormal basis, so the class is a *distribution*
+  ``z ~ N(shift_c, z_scale^2 I)`` (samples stay diverse) and unconditional priors can be steered too;
+- motion coords drive :mod:`~vidsteal.attacks.blackbox.trajectories` (none in the static ablation).
+
+Two search modes:
+
+- ``gradient`` (the reference study's; NOT black-box): backpropagates the victim's cross-entropy through the clips
+  into ``theta``. Needs an in-process differentiable victim and refuses any other; every clip sent through the
+  victim is charged to the budget as a white-box call.
+- ``query_only`` (default): no victim gradients; every probe is a paid query, and all of them, at every
+  confidence level reached along the way, are labelled clips for the student. Two optimisers:
+
+  - ``shared_es`` (default): each class is a Gaussian around ``theta_c``; every iteration samples
+    ``population`` embeddings per active class, and each class moves towards the ``elites`` embeddings that
+    the victim scored highest *for that class* among all samples of the iteration. One answer carries a score for
+    every class, so one query informs all of them (per-class NES uses it for one class only).
+  - ``nes``: antithetic NES per class (see :mod:`~vidsteal.attacks.blackbox.zeroth_order`) with Adam.
+
+Query cost per query-only iteration: ``active x population x clips_per_candidate`` (shared_es) or
+``active x 2 x directions x clips_per_candidate`` (nes).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips
+from vidsteal.config import BaseConfig
+from vidsteal.models.generators import ImageGenerator
+from vidsteal.victims.base import Oracle
+from vidsteal.victims.budget import BudgetedOracle
+from vidsteal.victims.ledger import LoggedOracle
+from vidsteal.victims.local import LocalOracle
+
+
+class PriorConfig(BaseConfig):
+    """The frozen generator and the coordinates of it that are searched."""
+
+    generator: str = Field("eye_dcgan", description="registered generator prior (vidsteal.models.generators)")
+    generator_kwargs: dict[str, Any] = Field(default_factory=dict, description="e.g. weights=/path for biggan")
+    class_dims: int = Field(16, ge=0, description="searched class-vector coordinates (capped at the prior's)")
+    latent_dims: int = Field(8, ge=0, description="searched latent-shift coordinates")
+    init_motion: float = Field(1.0, ge=0, description="std of the random initial motion parameters")
+    render_batch: int = Field(64, ge=1, description="clips rendered per generator call (memory bound)")
+
+
+class SearchConfig(BaseConfig):
+    """Finding, per class, an embedding the victim labels with that class."""
+
+    mode: Literal["query_only", "gradient"] = Field("query_only", description="gradient mode is white-box")
+    optimizer: Literal["shared_es", "nes"] = Field("shared_es", description="query-only optimiser")
+    threshold: float = Field(0.9, gt=0, le=1, description="victim confidence at which a class is done")
+    fraction: float = Field(0.4, ge=0, le=1, description="largest share of the budget the search may use")
+    max_iters: int = Field(100, ge=0)
+    lr: float = Field(0.15, gt=0, description="Adam step on theta")
+    sigma: float = Field(0.5, gt=0, description="sampling std around theta_c (query-only)")
+    directions: int = Field(3, ge=1, description="antithetic direction pairs per class and iteration (nes)")
+    population: int = Field(4, ge=1, description="embeddings sampled per active class and iteration (shared_es)")
+    elites: int = Field(4, ge=1, description="best samples per class that its mean moves to (shared_es)")
+    step: float = Field(0.5, gt=0, le=1, description="fraction of the way to the elites' mean (shared_es)")
+    clips_per_candidate: int = Field(1, ge=1, description="clips rendered per sampled embedding")
+    grad_clips: int = Field(4, ge=1, description="clips per class and iteration (gradient mode)")
+
+
+class WhiteBoxRequired(RuntimeError):
+    """Gradient mode was asked to attack a victim that only answers queries."""
+
+
+def white_box_victim(oracle: Oracle) -> LocalOracle:
+    """The in-process differentiable victim behind ``oracle`` (through logs and budgets), or a clear refusal."""
+    node: Oracle | None = oracle
+    while isinstance(node, (LoggedOracle, BudgetedOracle)):
+        node = node.backend
+    if isinstance(node, LocalOracle) and node.differentiable:
+        return node
+    backend = type(node).__name__ if node is not None else type(oracle).__name__
+    raise WhiteBoxRequired(
+        f"search.mode=gradient backpropagates through the victim (the reference study's white-box setting), but "
+        f"this victim ({backend}) only answers queries: a remote or defended victim is not differentiable. "
+        f"Use search.mode=query_only, the black-box default."
+    )
+
+
+def _orthonormal(rows: int, cols: int, g: torch.Generator) -> torch.Tensor:
+    if cols == rows:
+        return torch.eye(rows)
+    q, _ = torch.linalg.qr(torch.randn(rows, cols, generator=g))
+    return q[:, :cols]
+
+
+class ClassEmbeddings:
+    """``theta (K, D)`` and the renderer ``theta rows + noise -> clips`` (differentiable in theta)."""
+
+    def __init__(self, prior: ImageGenerator, num_classes: int, cfg: PriorConfig, motion: MotionConfig,
+                 frames: int, size: int, seed: int) -> None:
+        self.prior, self.cfg, self.motion = prior, cfg, motion
+        self.frames, self.size, self.num_classes = frames, size, num_classes
+        g = torch.Generator().manual_seed(seed * 7_717 + 3)
+        self.kc = min(cfg.class_dims, prior.class_dim)
+        self.kl = min(cfg.latent_dims, prior.z_dim)
+        self.km = 0 if motion.static else MOTION_DIMS
+        self.cls_basis = _orthonormal(prior.class_dim, self.kc, g) if self.kc else torch.zeros(prior.class_dim, 0)
+        self.lat_basis = _orthonormal(prior.z_dim, self.kl, g) if self.kl else torch.zeros(prior.z_dim, 0)
+        start = prior.one_hot(torch.arange(num_classes)) @ self.cls_basis  # each class starts at a prior class
+        self.theta = torch.cat([start, torch.zeros(num_classes, self.kl),
+                                torch.randn(num_classes, self.km, generator=g) * cfg.init_motion], dim=1)
+
+    @property
+    def dim(self) -> int:
+        return self.kc + self.kl + self.km
+
+    def noise(self, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+        """Per-clip randomness: two latents (keyframe / background), motion jitter, sprite position and mask
+        polarity."""
+        return {"z0": self.prior.sample_z(n, g), "z1": self.prior.sample_z(n, g),
+                "jitter": torch.randn(n, MOTION_DIMS, generator=g) * self.motion.jitter,
+                "centre": (torch.rand(n, 2, generator=g) - 0.5) * 0.8,
+                "polarity": torch.randint(0, 2, (n,), generator=g).float() * 2 - 1}
+
+    def render(self, theta: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Clips ``(N, 3, T, S, S)`` in [0, 1] for embedding rows ``theta (N, D)``."""
+        parts = [self._render(theta[i:i + self.cfg.render_batch], {k: v[i:i + self.cfg.render_batch]
+                                                                    for k, v in noise.items()})
+                 for i in range(0, theta.shape[0], self.cfg.render_batch)]
+        return torch.cat(parts)
+
+    def _render(self, theta: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:
+        cls, lat, mot = theta.split([self.kc, self.kl, self.km], dim=1)
+        cvec = cls @ self.cls_basis.T if self.prior.class_dim else None
+        shift = lat @ self.lat_basis.T
+        key0 = self.prior(noise["z0"] + shift, cvec)
+        key1 = self.prior(noise["z1"] + shift, cvec)
+        motion = torch.zeros(theta.shape[0], MOTION_DIMS) if self.km == 0 else mot + noise["jitter"]
+        return make_clips(key0, key1, motion, self.frames, self.size, self.motion, noise["centre"], noise["polarity"])
+
+
+class SearchState:
+    """Progress of the per-class search: which classes reached the threshold, when, and the path taken."""
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        self.reached = torch.zeros(num_classes, dtype=torch.bool)
+        self.reached_at = torch.full((num_classes,), -1, dtype=torch.long)  # budget spent when reached
+        self.best = torch.zeros(num_classes)  # best mean victim confidence seen per class
+        self.last = torch.zeros(num_classes)
+        self.history = torch.zeros(0, num_classes, dim)  # theta after each iteration: all confidence levels
+        self.iters = 0
+        self.spent = 0  # queries (or white-box calls) the search used
+
+    def update(self, classes: torch.Tensor, conf: torch.Tensor, spent_total: int, threshold: float) -> None:
+        self.last[classes] = conf
+        self.best[classes] = torch.maximum(self.best[classes], conf)
+        newly = classes[(conf >= threshold) & ~self.reached[classes]]
+        self.reached[newly] = True
+        self.reached_at[newly] = spent_total
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"search.reached": self.reached, "search.reached_at": self.reached_at, "search.best": self.best,
+                "search.last": self.last, "search.history": self.history}
+
+    def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.reached, self.reached_at = tensors["search.reached"], tensors["search.reached_at"]
+        self.best, self.last, self.history = tensors["search.best"], tensors["search.last"], tensors["search.history"]
+        self.iters, self.spent = int(meta["iters"]), int(meta["spent"])
+
+    def report(self, names: list[str] | None, threshold: float) -> dict[str, Any]:
+        names = names or [str(c) for c in range(len(self.reached))]
+        reached_at = [int(q) for q in self.reached_at.tolist()]
+        never = [names[c] for c in range(len(names)) if not self.reached[c]]
+        return {
+            "threshold": threshold, "iterations": self.iters, "search_queries": self.spent,
+            "classes_reached": int(self.reached.sum()), "never_reached": never,
+            "queries_to_all": max(reached_at) if not never else None,
+            "reached_at": reached_at, "best_confidence": [round(float(v), 4) for v in self.best],
+        }
+
+
+def class_log_confidence(targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """log of the victim's score for each clip's intended class (floored: label-only answers are 0/1)."""
+    return torch.log(targets.gather(1, classes.view(-1, 1)).squeeze(1).clamp(min=1e-4))
+
+
+def gradient_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, classes)

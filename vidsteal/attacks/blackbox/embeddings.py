@@ -1,0 +1,308 @@
+"""Class-embedding extraction: search per-class embeddings over a generator prior, then distil on what they make.
+
+Paper: the reference study (``shared/reference-study.txt``: BigGAN-ImageNet prior, one learned embedding per
+victim class, tuned until the victim's confidence exceeds 90%, then knowledge distillation; 12.43% / 7.8% top-1
+on K600 MoViNet / K400 Swin-T). Threat model: ``search.mode=query_only`` (default) needs query access only and
+uses soft scores when revealed (labels-only degrades the search to a 0/1 signal); ``search.mode=gradient`` is the
+reference study's white-box setting. Query cost: search iterations (see
+:mod:`~vidsteal.attacks.blackbox.class_embedding`) until every class passes the threshold or ``search.fraction``
+of the budget is spent, then one query per pool clip.
+
+Known problem (issue 8): clips that fool the victim with high confidence transfer poorly to real clips. The pool
+therefore mixes sample kinds (``pool.mix``), each kept only if it measurably helps on the real test split:
+
+- ``class``: ``theta_c`` plus Gaussian spread (the per-class distribution), labelled near-one-hot by the victim;
+- ``boundary``: embeddings interpolated between two classes, whose answers are mixed soft labels;
+- ``history``: embeddings from the search path, i.e. every confidence level and not only > threshold;
+- ``prior``: random embeddings around the generator's own classes (what the prior makes before any search).
+
+``pool.select=disagreement`` renders ``candidates`` times more clips than it pays for and queries those on which
+the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field
+
+from vidsteal.attacks.base import AttackContext, AttackResult
+from vidsteal.attacks.blackbox.class_embedding import (
+    ClassEmbeddings, PriorConfig, SearchConfig, SearchState, class_log_confidence, gradient_loss, white_box_victim,
+)
+from vidsteal.attacks.blackbox.samples import save_strips
+from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
+from vidsteal.attacks.blackbox.trajectories import MotionConfig
+from vidsteal.attacks.blackbox.zeroth_order import Adam, antithetic_nes
+from vidsteal.attacks.registry import register_attack
+from vidsteal.config import BaseConfig
+from vidsteal.models.generators import create_generator
+from vidsteal.victims.base import Oracle
+
+KINDS = ("class", "boundary", "history", "prior")
+
+
+class PoolConfig(BaseConfig):
+    """What the rest of the budget is spent on once the search has ended."""
+
+    batch: int = Field(256, ge=1, description="clips paid per pool step")
+    mix: dict[str, float] = Field(default_factory=lambda: {"class": 0.4, "boundary": 0.4, "history": 0.2},
+                                  description=f"weights of the sample kinds {KINDS}")
+    spread: float = Field(0.5, ge=0, description="std added to theta_c for class samples")
+    select: Literal["none", "disagreement"] = Field("none", description="student-driven query selection")
+    candidates: float = Field(3.0, ge=1, description="clips rendered per clip paid when selecting")
+    augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
+
+
+class EmbeddingConfig(BlackboxConfig):
+    prior: PriorConfig = Field(default_factory=PriorConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+
+
+def augment(clips: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
+    """Per-clip brightness, contrast, colour gain and pixel noise (the victim labels the augmented clip)."""
+    if strength <= 0:
+        return clips
+    n = clips.shape[0]
+    shape = (n, 1, 1, 1, 1)
+    contrast = 1 + (torch.rand(shape, generator=g) * 2 - 1) * strength
+    bright = (torch.rand(shape, generator=g) - 0.5) * strength
+    gain = 1 + (torch.rand(n, 3, 1, 1, 1, generator=g) - 0.5) * strength
+    mean = clips.mean(dim=(1, 2, 3, 4), keepdim=True)
+    out = (clips - mean) * contrast + mean + bright
+    out = out * gain + torch.randn(clips.shape, generator=g) * 0.1 * strength
+    return out.clamp(0, 1)
+
+
+@register_attack
+class EmbeddingAttack(BlackboxAttack):
+    name = "embeddings"
+    config_class: ClassVar[type[EmbeddingConfig]] = EmbeddingConfig  # type: ignore[assignment]
+    config: EmbeddingConfig
+
+    def __init__(self, config: EmbeddingConfig) -> None:
+        super().__init__(config)
+        self.needs_gradients = config.search.mode == "gradient"  # type: ignore[misc]
+        unknown = set(config.pool.mix) - set(KINDS)
+        if unknown or not any(w > 0 for w in config.pool.mix.values()):
+            raise ValueError(f"pool.mix needs positive weights over {KINDS}, got {config.pool.mix}")
+
+    def check_oracle(self, oracle: Oracle) -> None:
+        self.white_box = white_box_victim(oracle) if self.needs_gradients else None
+
+    def run(self, oracle: Oracle, student: torch.nn.Module, context: AttackContext) -> AttackResult:
+        self.class_names = getattr(context.test_set, "classes", None)  # for reports only
+        result = super().run(oracle, student, context)
+        self._save_class_strips(Path(context.run_dir) / "samples" / "embeddings")
+        return result
+
+    # -- setup / state -------------------------------------------------------------------------------------
+    def setup(self, session: Session) -> None:
+        cfg = self.config
+        self.rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 23)
+        prior = create_generator(cfg.prior.generator, **cfg.prior.generator_kwargs)
+        self.emb = ClassEmbeddings(prior, session.num_classes, cfg.prior, cfg.motion, session.frames, session.size,
+                                   cfg.seed)
+        self.adam = Adam(tuple(self.emb.theta.shape), cfg.search.lr)
+        self.search = SearchState(session.num_classes, self.emb.dim)
+        self.search_budget = int(cfg.search.fraction * cfg.budget)
+        self.phase = "search" if cfg.search.max_iters > 0 and self.search_budget > 0 else "pool"
+        self.names: list[str] | None = getattr(self, "class_names", None)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {"theta": self.emb.theta, "rng": self.rng.get_state(), **self.adam.state("adam"),
+                   **self.search.tensors()}
+        return tensors, {"phase": self.phase, "iters": self.search.iters, "spent": self.search.spent}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.emb.theta = tensors["theta"]
+        self.rng.set_state(tensors["rng"])
+        self.adam.load(tensors, "adam")
+        self.search.load(tensors, meta)
+        self.phase = meta["phase"]
+
+    def summary(self) -> dict[str, Any]:
+        return {"search": {"mode": self.config.search.mode,
+                           **self.search.report(self.names, self.config.search.threshold)}}
+
+    # -- steps ---------------------------------------------------------------------------------------------
+    def step(self, session: Session) -> None:
+        if self.phase == "search":
+            done = self._search_step(session)
+            if done:
+                self.phase = "pool"
+            return
+        self._pool_step(session)
+
+    def _search_left(self, session: Session) -> int:
+        return min(self.search_budget - self.search.spent, session.remaining)
+
+    def _search_step(self, session: Session) -> bool:
+        """One search iteration over the classes not yet at the threshold; True when the search is over."""
+        cfg = self.config.search
+        active = (~self.search.reached).nonzero().flatten()
+        if active.numel() == 0 or self.search.iters >= cfg.max_iters:
+            return True
+        if cfg.mode == "gradient":
+            per_class = cfg.grad_clips
+        elif cfg.optimizer == "nes":
+            per_class = 2 * cfg.directions * cfg.clips_per_candidate
+        else:
+            per_class = cfg.population * cfg.clips_per_candidate
+        fit = self._search_left(session) // per_class
+        if fit < 1:
+            return True
+        if fit < active.numel():  # rotate which classes go first so none is starved at the end
+            active = active.roll(-(self.search.iters % active.numel()))[:fit]
+        before = session.used + session.white_box
+        if cfg.mode == "gradient":
+            conf = self._gradient_iteration(session, active)
+        elif cfg.optimizer == "nes":
+            conf = self._nes_iteration(session, active)
+        else:
+            conf = self._es_iteration(session, active)
+        if conf is None:
+            return True
+        self.search.spent += session.used + session.white_box - before
+        self.search.iters += 1
+        self.search.update(active, conf, session.used + session.white_box, cfg.threshold)
+        self.search.history = torch.cat([self.search.history, self.emb.theta.unsqueeze(0)])
+        return False
+
+    def _nes_iteration(self, session: Session, active: torch.Tensor) -> torch.Tensor | None:
+        cfg = self.config.search
+        m, r = cfg.directions, cfg.clips_per_candidate
+        noise = self.emb.noise(active.numel() * m * r, self.rng)  # shared by each antithetic pair
+        conf = torch.zeros(active.numel())
+
+        def fitness(points: torch.Tensor) -> torch.Tensor:
+            a = active.numel()
+            theta = points.view(a, 2, m, 1, -1).expand(a, 2, m, r, -1).reshape(a * 2 * m * r, -1)
+            shared = {k: v.view(a, 1, m, r, -1).expand(a, 2, m, r, -1).reshape(a * 2 * m * r, -1)
+                      for k, v in noise.items()}
+            classes = active.view(a, 1).expand(a, 2 * m * r).reshape(-1)
+            with torch.no_grad():
+                clips = self.emb.render(theta, shared)
+            paid, _, targets = session.pay(clips)
+            if paid.shape[0] < clips.shape[0]:
+                raise _SearchOver
+            conf[:] = targets.gather(1, classes.view(-1, 1)).view(a, -1).mean(1)
+            return class_log_confidence(targets, classes).view(a * 2 * m, r).mean(1)
+
+        try:
+            grad, _ = antithetic_nes(fitness, self.emb.theta[active], m, cfg.sigma, self.rng)
+        except _SearchOver:
+            return None
+        self.adam.step(self.emb.theta, grad, active, maximize=True)
+        return conf
+
+    def _es_iteration(self, session: Session, active: torch.Tensor) -> torch.Tensor | None:
+        cfg = self.config.search
+        p, r = cfg.population, cfg.clips_per_candidate
+        owner = active.repeat_interleave(p)  # the class each sample was drawn for
+        theta = self.emb.theta[owner] + torch.randn(owner.numel(), self.emb.dim, generator=self.rng) * cfg.sigma
+        with torch.no_grad():
+            clips = self.emb.render(theta.repeat_interleave(r, 0), self.emb.noise(owner.numel() * r, self.rng))
+        paid, _, targets = session.pay(clips)
+        if paid.shape[0] < clips.shape[0]:
+            return None
+        scores = torch.log(targets.clamp(min=1e-4)).view(owner.numel(), r, -1).mean(1)  # (samples, K)
+        elites = scores[:, active].topk(min(cfg.elites, owner.numel()), dim=0).indices  # (e, active)
+        target = theta[elites].mean(0)  # (active, D): every class may move to samples drawn for another
+        self.emb.theta[active] += cfg.step * (target - self.emb.theta[active])
+        own = targets.view(owner.numel(), r, -1).mean(1).gather(1, owner.view(-1, 1)).view(active.numel(), p)
+        return own.mean(1)  # the victim's mean confidence in the class each sample was drawn for
+
+    def _gradient_iteration(self, session: Session, active: torch.Tensor) -> torch.Tensor:
+        cfg = self.config.search
+        assert self.white_box is not None
+        r = cfg.grad_clips
+        classes = active.repeat_interleave(r)
+        noise = self.emb.noise(classes.numel(), self.rng)
+        theta = self.emb.theta[classes].clone().requires_grad_(True)
+        grad = torch.zeros_like(theta)
+        probs = torch.zeros(classes.numel())
+        step = self.config.prior.render_batch
+        for i in range(0, classes.numel(), step):  # chunked so the prior's activations fit in memory
+            part = slice(i, i + step)
+            th = theta[part].detach().requires_grad_(True)
+            clips = self.emb.render(th, {k: v[part] for k, v in noise.items()})
+            logits = self.white_box.logits(clips)
+            loss = gradient_loss(logits, classes[part]) * th.shape[0] / classes.numel()
+            (g,) = torch.autograd.grad(loss, th)
+            grad[part] = g
+            probs[part] = torch.softmax(logits.detach(), 1).gather(1, classes[part].view(-1, 1)).squeeze(1)
+        session.charge_white_box(classes.numel())
+        per_class = grad.view(active.numel(), r, -1).sum(1)
+        self.adam.step(self.emb.theta, per_class, active, maximize=False)
+        return probs.view(active.numel(), r).mean(1)
+
+    def _pool_step(self, session: Session) -> None:
+        cfg = self.config.pool
+        n = min(cfg.batch, session.remaining)
+        want = n if cfg.select == "none" else int(n * cfg.candidates)
+        theta, intended = self._pool_embeddings(want)
+        with torch.no_grad():
+            clips = self.emb.render(theta, self.emb.noise(want, self.rng))
+        clips = augment(clips, cfg.augment, self.rng)
+        if cfg.select == "disagreement":
+            probs = session.learner.probs(clips)
+            score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
+            clips = clips[score.argsort(descending=True)[:n]]
+        session.pay(clips)
+
+    def _pool_embeddings(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` embeddings drawn from the pool mix, and the label each was aimed at (a distribution)."""
+        cfg, k = self.config.pool, self.emb.num_classes
+        names = [name for name in KINDS if cfg.mix.get(name, 0) > 0]
+        if self.search.history.shape[0] == 0 and "history" in names and len(names) > 1:
+            names.remove("history")  # no search was run: nothing to draw from
+        weights = torch.tensor([cfg.mix[name] for name in names])
+        kind = torch.multinomial(weights, n, replacement=True, generator=self.rng)
+        a = torch.randint(0, k, (n,), generator=self.rng)
+        b = (a + torch.randint(1, k, (n,), generator=self.rng)) % k
+        lam = torch.rand(n, generator=self.rng)
+        theta = self.emb.theta[a].clone()
+        intended = torch.nn.functional.one_hot(a, k).float()
+        cls_lat = self.emb.kc + self.emb.kl
+        for i, name in enumerate(names):
+            sel = (kind == i).nonzero().flatten()
+            if sel.numel() == 0:
+                continue
+            if name == "class":
+                theta[sel, :cls_lat] += torch.randn(sel.numel(), cls_lat, generator=self.rng) * cfg.spread
+            elif name == "boundary":
+                mix = lam[sel].view(-1, 1)
+                theta[sel] = (1 - mix) * self.emb.theta[a[sel]] + mix * self.emb.theta[b[sel]]
+                intended[sel] = (1 - mix) * intended[sel] + mix * torch.nn.functional.one_hot(b[sel], k).float()
+            elif name == "history":
+                hist = self.search.history
+                if hist.shape[0]:
+                    it = torch.randint(0, hist.shape[0], (sel.numel(),), generator=self.rng)
+                    theta[sel] = hist[it, a[sel]]
+            elif name == "prior":
+                theta[sel] = self._prior_embeddings(sel.numel())
+                intended[sel] = 1.0 / k
+        return theta, intended
+
+    def _prior_embeddings(self, n: int) -> torch.Tensor:
+        emb = self.emb
+        start = emb.prior.one_hot(torch.randint(0, max(emb.prior.class_dim, 1), (n,), generator=self.rng))
+        return torch.cat([start @ emb.cls_basis, torch.zeros(n, emb.kl),
+                          torch.randn(n, emb.km, generator=self.rng) * self.config.prior.init_motion], dim=1)
+
+    def _save_class_strips(self, folder: Path) -> None:
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            clips = self.emb.render(self.emb.theta, self.emb.noise(self.emb.num_classes, g))
+        names = self.names or [str(c) for c in range(self.emb.num_classes)]
+        conf = self.search.best.tolist()
+        save_strips(clips, [f"{c:02d}_{names[c]}_best{conf[c]:.2f}" for c in range(len(names))], folder)
+
+
+class _SearchOver(Exception):
+    """The budget ended inside a search iteration; the paid probes stay in the buffer."""

@@ -1,0 +1,62 @@
+"""The replay buffer: every clip the attack has paid for, with the victim's answer as a soft target.
+
+Paid answers are the scarcest thing in black-box extraction, so none is used once and thrown away (as DFME does
+with its generator's samples): the student keeps revisiting all of them. Clips are held as uint8
+``(N, T, C, H, W)`` (what the victim saw after 8-bit quantisation; 24 KB per 8x32x32 clip), grown by doubling.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vidsteal.data.clips import to_model_input, to_uint8_clips
+from vidsteal.distill.transfer import TransferSet
+
+
+class ReplayBuffer:
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self._clips: torch.Tensor | None = None
+        self._targets = torch.zeros(0, num_classes)
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, clips: torch.Tensor, targets: torch.Tensor) -> None:
+        """Append float clips ``(B, C, T, H, W)`` in [0, 1] with target distributions ``(B, K)``."""
+        if clips.shape[0] != targets.shape[0]:
+            raise ValueError(f"{clips.shape[0]} clips but {targets.shape[0]} targets")
+        if clips.shape[0] == 0:
+            return
+        stored = to_uint8_clips(clips)
+        if self._clips is None:
+            self._clips = torch.empty(max(256, stored.shape[0]), *stored.shape[1:], dtype=torch.uint8)
+            self._targets = torch.empty(self._clips.shape[0], self.num_classes)
+        need = self.size + stored.shape[0]
+        if need > self._clips.shape[0]:
+            cap = max(need, 2 * self._clips.shape[0])
+            self._clips = torch.cat([self._clips, torch.empty(cap - self._clips.shape[0], *stored.shape[1:],
+                                                              dtype=torch.uint8)])
+            self._targets = torch.cat([self._targets, torch.empty(cap - self._targets.shape[0], self.num_classes)])
+        self._clips[self.size:need] = stored
+        self._targets[self.size:need] = targets.float()
+        self.size = need
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` uniformly drawn (with replacement) float clips and their targets."""
+        if self.size == 0:
+            raise ValueError("the replay buffer is empty")
+        index = torch.randint(0, self.size, (n,), generator=generator)
+        return to_model_input(self.clips[index]), self.targets[index]
+
+    @property
+    def clips(self) -> torch.Tensor:
+        return torch.zeros(0, dtype=torch.uint8) if self._clips is None else self._clips[: self.size]
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self._targets[: self.size]
+
+    def transfer_set(self) -> TransferSet:
+        return TransferSet(self.clips, self.targets)

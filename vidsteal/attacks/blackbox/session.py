@@ -1,0 +1,247 @@
+"""What every black-box attack shares: paying for queries, the replay buffer, online training, the curve, resume.
+
+An attack is a loop of ``step(session)`` calls. Each step renders clips and hands them to :meth:`Session.pay`,
+which sends them through the oracle (the budget is enforced there and, for a
+:class:`~vidsteal.victims.ledger.LoggedOracle`, every answer is durable before it is used), appends them to the
+replay buffer, trains the student by the replay ratio and adds a point to the accuracy-vs-queries curve every
+``eval_every`` queries. Between steps the base class checkpoints (student, optimiser, the attack's own tensors and
+RNG state) every ``chunk`` queries.
+
+Resume: re-running the same command reloads the latest checkpoint and rebuilds the buffer from the query log
+(clips paid up to the checkpoint); the attack then repeats, with its restored RNG, the steps after the
+checkpoint, whose clips the log answers for free, so nothing is paid twice and the curve simply continues.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import Subset
+
+from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackResult
+from vidsteal.attacks.blackbox.online import OnlineDistillConfig, OnlineStudent
+from vidsteal.attacks.blackbox.replay import ReplayBuffer
+from vidsteal.distill.losses import LossName, default_loss, soft_targets
+from vidsteal.distill.student import measure
+from vidsteal.models.registry import ModelCard, save_model
+from vidsteal.victims.base import Oracle
+from vidsteal.victims.budget import BudgetExceeded
+from vidsteal.victims.ledger import LoggedOracle
+from vidsteal.victims.outputs import Answers
+
+
+class BlackboxConfig(AttackConfig):
+    """Knobs every black-box attack has (each attack subclasses it)."""
+
+    frames: int | None = Field(None, ge=1, description="frames per clip the victim takes (default: its card)")
+    size: int | None = Field(None, ge=8, description="frame height = width the victim takes (default: its card)")
+    chunk: int = Field(512, ge=1, description="queries between checkpoints")
+    distill: OnlineDistillConfig = Field(default_factory=OnlineDistillConfig)
+
+
+class Session:
+    """Bookkeeping of one run (see module docstring). ``used`` counts answered clips, ``white_box`` counts
+    clips sent through white-box victim access (gradient-mode ablations); both are charged to the budget."""
+
+    def __init__(self, oracle: Oracle, student: nn.Module, context: AttackContext, cfg: BlackboxConfig,
+                 loss: LossName) -> None:
+        if cfg.frames is None or cfg.size is None:
+            raise ValueError("set the victim's clip shape (frames, size); the CLI reads it from the victim's card")
+        self.oracle, self.context, self.cfg = oracle, context, cfg
+        self.frames, self.size, self.num_classes = cfg.frames, cfg.size, oracle.num_classes
+        self.buffer = ReplayBuffer(oracle.num_classes)
+        self.learner = OnlineStudent(student, cfg.distill, loss, cfg.seed)
+        self.used = self.white_box = 0
+        self.exhausted = False
+        self.curve: list[dict[str, float]] = []
+        self.next_eval = cfg.distill.eval_every
+        self.last_ckpt = 0
+        self.started = time.perf_counter()
+        self.state_dir = Path(context.run_dir) / "state"
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self.exhausted else max(0, self.cfg.budget - self.used - self.white_box)
+
+    # -- paying --------------------------------------------------------------------------------------------
+    def pay(self, clips: torch.Tensor) -> tuple[torch.Tensor, Answers | None, torch.Tensor]:
+        """Query the answered prefix of ``clips`` (the rest does not fit the budget); returns
+        ``(clips answered, answers, soft targets)`` and trains / measures the student as due."""
+        n = min(clips.shape[0], self.remaining)
+        answers: Answers | None = None
+        if n:
+            try:
+                answers = self.oracle.query(clips[:n])
+            except BudgetExceeded as err:  # the oracle's own budget is tighter (e.g. a shared ledger)
+                self.exhausted = True
+                answers, n = err.answers, err.answered
+        if not n or answers is None:
+            return clips[:0], None, torch.zeros(0, self.num_classes)
+        clips = clips[:n].detach()
+        targets = soft_targets(answers, self.num_classes)
+        self.buffer.add(clips, targets)
+        self.used += n
+        self.learner.train(self.buffer, self.learner.owe(n))
+        self._maybe_evaluate()
+        self.context.report("queries", self.used + self.white_box, self.cfg.budget)
+        return clips, answers, targets
+
+    def charge_white_box(self, n: int) -> None:
+        """Count ``n`` clips sent through white-box access (not paid, not logged) against the budget."""
+        self.white_box += int(n)
+        self._maybe_evaluate()
+        self.context.report("queries", self.used + self.white_box, self.cfg.budget)
+
+    # -- measuring -----------------------------------------------------------------------------------------
+    def _maybe_evaluate(self) -> None:
+        spent = self.used + self.white_box
+        if spent >= self.next_eval and self.remaining > 0:  # the point at the full budget comes from finish()
+            self.evaluate(self.cfg.distill.eval_size)
+            self.next_eval = (spent // self.cfg.distill.eval_every + 1) * self.cfg.distill.eval_every
+
+    def evaluate(self, size: int | None = None) -> dict[str, float] | None:
+        test, victim = self.context.test_set, self.context.victim_logits
+        if test is None:
+            return None
+        if size is not None and size < len(test):  # type: ignore[arg-type]
+            test, victim = Subset(test, range(size)), None if victim is None else victim[:size]
+        point = {"queries": float(self.used + self.white_box), "paid": float(self.used),
+                 **measure(self.learner.model, test, victim), "student_steps": float(self.learner.steps),
+                 "seconds": time.perf_counter() - self.started}
+        self.curve.append(point)
+        return point
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def due(self) -> bool:
+        return self.used + self.white_box - self.last_ckpt >= self.cfg.chunk
+
+    def checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Write a complete checkpoint folder, then switch ``state/latest`` to it (the commit point)."""
+        spent = self.used + self.white_box
+        folder = self.state_dir / f"ckpt_{spent:010d}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        learner = self.learner.save(folder)
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(folder / "attack.safetensors"))
+        session = {"used": self.used, "white_box": self.white_box, "buffer": len(self.buffer),
+                   "curve": self.curve, "next_eval": self.next_eval, "learner": learner, "attack": meta,
+                   "exhausted": self.exhausted}
+        (folder / "session.json").write_text(json.dumps(session))
+        tmp = self.state_dir / "latest.tmp"
+        tmp.write_text(folder.name)
+        tmp.replace(self.state_dir / "latest")
+        for old in self.state_dir.glob("ckpt_*"):
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        self.last_ckpt = spent
+
+    def restore(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """Load the latest checkpoint if any; returns the attack's ``(tensors, meta)`` or None for a fresh run."""
+        latest = self.state_dir / "latest"
+        if not latest.exists():
+            return None
+        folder = self.state_dir / latest.read_text().strip()
+        session = json.loads((folder / "session.json").read_text())
+        self.learner.load(folder, session["learner"])
+        self.used, self.white_box = int(session["used"]), int(session["white_box"])
+        self.curve, self.next_eval = list(session["curve"]), int(session["next_eval"])
+        self.exhausted = bool(session.get("exhausted", False))
+        self._refill(int(session["buffer"]))
+        self.last_ckpt = self.used + self.white_box
+        return load_file(str(folder / "attack.safetensors")), session["attack"]
+
+    def _refill(self, count: int) -> None:
+        """Rebuild the buffer from the first ``count`` logged answers (free: nothing is re-queried)."""
+        if count == 0:
+            return
+        if not isinstance(self.oracle, LoggedOracle):
+            raise RuntimeError("resuming needs the query log: run the attack through a LoggedOracle")
+        for clips, answers in self.oracle.ledger.replay(batch_size=512):
+            take = min(clips.shape[0], count - len(self.buffer))
+            self.buffer.add(clips[:take], soft_targets(answers[:take], self.num_classes))
+            if len(self.buffer) >= count:
+                break
+        if len(self.buffer) < count:
+            raise RuntimeError(f"the query log holds {len(self.buffer)} answers but the checkpoint needs {count}")
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def finish(self, extra: dict[str, Any]) -> AttackResult:
+        """Final training over the buffer, final measurement on the whole test split, save the student."""
+        self.context.report("final training", 0, 1)
+        self.learner.finish(self.buffer)
+        self.context.report("final training", 1, 1)
+        final = self.evaluate() or {}
+        run_dir = Path(self.context.run_dir)
+        path = run_dir / "student.safetensors"
+        model = self.learner.model
+        card = getattr(model, "card", None)
+        if isinstance(card, ModelCard):
+            save_model(model, path, card.model_copy(update={"frames": self.frames, "size": self.size,
+                                                            "metrics": {k: v for k, v in final.items()
+                                                                        if k in ("top1", "top5", "agreement")}}))
+        else:
+            save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
+        metrics = {**{k: v for k, v in final.items() if k not in ("queries", "paid")},
+                   "queries": self.used + self.white_box, "paid": self.used, "white_box": self.white_box,
+                   "buffer": len(self.buffer), **extra}
+        return AttackResult(metrics, self.used + self.white_box, self.curve, path)
+
+
+class BlackboxAttack(Attack):
+    """Base of the black-box attacks: ``run`` drives ``step`` until the budget is spent (see module docstring)."""
+
+    config_class: ClassVar[type[AttackConfig]] = BlackboxConfig
+    quantize: ClassVar[bool] = True  # whether the query log may store 8-bit clips (False for sub-1/255 probes)
+    config: BlackboxConfig
+
+    def loss_for(self, oracle: Oracle) -> LossName:
+        return self.config.distill.loss or default_loss(oracle.output_mode.kind)
+
+    def run(self, oracle: Oracle, student: nn.Module, context: AttackContext) -> AttackResult:
+        self.check_oracle(oracle)
+        session = Session(oracle, student, context, self.config, self.loss_for(oracle))
+        self.setup(session)
+        restored = session.restore()
+        if restored is not None:
+            self.load_state(*restored)
+        stalled = 0
+        while session.remaining > 0 and stalled < 3:
+            before = session.remaining
+            self.step(session)
+            stalled = stalled + 1 if session.remaining == before else 0
+            if session.due():
+                session.checkpoint(*self.state())
+        session.checkpoint(*self.state())
+        return session.finish(self.summary())
+
+    def check_oracle(self, oracle: Oracle) -> None:
+        """Refuse oracles the attack cannot use (e.g. a remote victim for a white-box ablation)."""
+
+    @abstractmethod
+    def setup(self, session: Session) -> None:
+        """Build the attack's own state for a fresh run (seeded by ``config.seed``)."""
+
+    @abstractmethod
+    def step(self, session: Session) -> None:
+        """Pay for some queries (or white-box calls) through ``session``; called until the budget is spent."""
+
+    @abstractmethod
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors (safetensors) and JSON metadata that :meth:`load_state` restores exactly."""
+
+    @abstractmethod
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None: ...
+
+    def summary(self) -> dict[str, Any]:
+        """Attack-specific numbers for ``metrics.json`` (e.g. which classes reached the confidence threshold)."""
+        return {}

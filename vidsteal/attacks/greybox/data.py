@@ -1,0 +1,86 @@
+"""The grey-box attacker's data: an irrelevant unlabeled set and a labeled k% of the victim's domain.
+
+Both come either from the embedded benchmark (the irrelevant clip family standing in for Moments in Time, and a
+stratified fraction of the victim's own training split standing in for 5% of Kinetics) or from folders of videos
+(``UnlabeledVideoFolder`` for the auxiliary set, a class-per-folder ``VideoFolder`` for the labeled one), decoded
+to the victim's clip geometry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from pydantic import Field
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from vidsteal.config import BaseConfig
+from vidsteal.data.embedded import ClipDataset, labeled_subset, make_auxiliary, make_split
+from vidsteal.data.subsets import make_labeled_subset
+from vidsteal.data.synthetic import BenchmarkConfig
+from vidsteal.data.transforms import ClipTransform
+
+EMBEDDED = "embedded"
+
+
+class GreyboxData(BaseConfig):
+    """Where the attacker's two datasets come from."""
+
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig,
+                                       description="clip geometry and classes of the victim's domain")
+    aux: str = Field(EMBEDDED, description="'embedded' (generated irrelevant clips) or a folder of unlabeled videos")
+    aux_size: int = Field(2000, ge=1, description="auxiliary clips to query (a folder is cut to this many)")
+    labeled: str = Field(EMBEDDED, description="'embedded' (the victim's training split) or a class-per-folder tree")
+    labeled_pool: int = Field(6000, ge=1, description="size of the embedded training split the fraction is drawn from")
+    pool_seed: int = Field(0, ge=0, description="seed of that split (0: the split the embedded victims trained on)")
+    labeled_fraction: float = Field(0.05, gt=0, le=1, description="labeled share, stratified by class, fixed by seed")
+
+
+@dataclass
+class GreyboxDatasets:
+    aux: Dataset
+    labeled: ClipDataset
+
+
+def _transform(bench: BenchmarkConfig) -> ClipTransform:
+    return ClipTransform(num_frames=bench.frames, resize=bench.size, crop=bench.size)
+
+
+def _materialise(dataset: Dataset, classes: list[str]) -> ClipDataset:
+    clips, labels = [], []
+    for x, y in DataLoader(dataset, batch_size=64, shuffle=False):
+        clips.append(x)
+        labels.append(torch.as_tensor(y))
+    return ClipDataset(torch.cat(clips), torch.cat(labels), classes)
+
+
+def load_aux(cfg: GreyboxData, seed: int = 0) -> Dataset:
+    if cfg.aux == EMBEDDED:
+        return make_auxiliary(cfg.benchmark, cfg.aux_size, seed)
+    from vidsteal.data.folder import UnlabeledVideoFolder
+
+    folder = UnlabeledVideoFolder(cfg.aux, transform=_transform(cfg.benchmark))
+    order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(seed))[: cfg.aux_size]
+    return Subset(folder, order.sort().values.tolist())
+
+
+def load_labeled(cfg: GreyboxData, seed: int = 0, categories: list[str] | None = None) -> ClipDataset:
+    """The labeled fraction, in memory (it is small); ``categories`` are the victim's, to check class order."""
+    if cfg.labeled == EMBEDDED:
+        pool = make_split(cfg.benchmark, "train", cfg.labeled_pool, cfg.pool_seed)
+        if categories is not None and pool.classes != list(categories):
+            raise ValueError("the embedded benchmark's classes differ from the victim's; "
+                             "set data.benchmark to the victim's benchmark config")
+        return labeled_subset(pool, cfg.labeled_fraction, seed)
+    from vidsteal.data.folder import VideoFolder
+
+    folder = VideoFolder(cfg.labeled, transform=_transform(cfg.benchmark))
+    if categories is not None and folder.classes != list(categories):
+        raise ValueError(f"class folders of {cfg.labeled} ({len(folder.classes)}) do not match the victim's "
+                         f"{len(categories)} categories in name and order")
+    index = folder.clips_of(make_labeled_subset(folder.video_labels, cfg.labeled_fraction, seed))
+    return _materialise(Subset(folder, index), folder.classes)
+
+
+def load_greybox_data(cfg: GreyboxData, seed: int = 0, categories: list[str] | None = None) -> GreyboxDatasets:
+    return GreyboxDatasets(load_aux(cfg, seed), load_labeled(cfg, seed, categories))

@@ -1,0 +1,76 @@
+"""``vidsteal extract blackbox``: data-free extraction (class embeddings over a generator prior, DFME, noise)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from vidsteal.cli.extract import extract_app
+from vidsteal.cli.progress import console, make_progress
+from vidsteal.config import ConfigError, load_config
+
+
+class Method(str, Enum):
+    embeddings = "embeddings"
+    dfme = "dfme"
+    noise = "noise"
+
+
+@extract_app.command("blackbox")
+def blackbox(
+    victim: Path = typer.Option(..., help="victim .safetensors written by vidsteal", exists=True, dir_okay=False),
+    student: str = typer.Option("frame_cnn", help="registered student architecture"),
+    budget: int = typer.Option(20_000, min=1, help="victim queries the attack may pay for (exact)"),
+    method: Method = typer.Option(Method.embeddings, help="embeddings | dfme | noise"),
+    seed: int = typer.Option(0),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of the method's config", exists=True),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s",
+                                             help="override a config key, e.g. --set search.mode=gradient"),
+    output_mode: str = typer.Option("probs", help="what the victim reveals: probs | topk_probs | topk_labels | "
+                                                  "label | rounded"),
+    test_size: int = typer.Option(1000, min=1, help="held-out real clips for the accuracy-vs-queries curve"),
+    runs: Path = typer.Option(Path("runs"), help="folder that holds run folders"),
+    run_dir: Optional[Path] = typer.Option(None, help="explicit run folder (default: runs/blackbox_<method>_<hash>)"),
+) -> None:
+    """Steal a victim with queries only; re-running the same command resumes from the query log."""
+    from vidsteal.attacks.registry import ATTACKS
+    from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
+    from vidsteal.victims import OutputMode
+
+    cls = ATTACKS.get(method.value).config_class
+    try:
+        cfg = load_config(cls, config, list(set_ or []) + [f"budget={budget}", f"seed={seed}"])
+        job = BlackboxJob(victim=str(victim), student=student, method=method.value, attack=cfg.to_dict(),
+                          output_mode=OutputMode(kind=output_mode), test_size=test_size)
+    except (ConfigError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2)
+    folder = run_dir or runs / f"blackbox_{method.value}_{job.hash()}"
+    console.print(f"run folder: {folder}")
+    with make_progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total, info="")
+            progress.update(tasks[stage], completed=done, total=total)
+
+        try:
+            out = run_blackbox(job, folder, progress=report)
+        except RuntimeError as err:  # e.g. gradient mode against a victim that only answers queries
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(2)
+    m = out["metrics"]
+    table = Table(title=f"{method.value} -> {student} on {test_size} held-out real clips")
+    for key in ("top1", "agreement", "victim_top1", "queries", "paid", "white_box"):
+        if m.get(key) is not None:
+            table.add_row(key, f"{m[key]:.4f}" if isinstance(m[key], float) else str(m[key]))
+    search = m.get("search")
+    if search:
+        table.add_row("classes at threshold", f"{search['classes_reached']} (never: {', '.join(search['never_reached']) or '-'})")
+    console.print(table)
+    console.print(f"metrics: {folder / 'metrics.json'}  curve: {folder / 'curve.csv'}  samples: {folder / 'samples'}")

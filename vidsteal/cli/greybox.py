@@ -1,0 +1,82 @@
+"""``vidsteal extract greybox``: auxiliary-set KD, fine-tuning on a labeled fraction, lottery-ticket search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from vidsteal.cli.extract import extract_app
+from vidsteal.cli.progress import console, make_progress
+from vidsteal.config import ConfigError, load_config
+
+ROWS = (("kd", "aux-set KD"), ("finetune", "dense fine-tune"), ("ticket", "winning ticket"),
+        ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, same sparsity"),
+        ("scratch", "labeled only (no queries)"))
+
+
+class _Bars:
+    """One rich bar per progress label reported by the attack."""
+
+    def __init__(self, progress) -> None:
+        self.progress, self.tasks = progress, {}
+
+    def __call__(self, label: str, done: int, total: int | None) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=total, info="")
+        self.progress.update(self.tasks[label], completed=done, total=total)
+
+
+@extract_app.command("greybox")
+def greybox(
+    victim: Path = typer.Option(..., help="victim weights (.safetensors written by vidsteal)", exists=True,
+                                dir_okay=False),
+    aux: Optional[str] = typer.Option(None, help="unlabeled irrelevant clips: 'embedded' (default) or a video folder"),
+    labeled: Optional[str] = typer.Option(
+        None, help="victim-domain labeled clips: 'embedded' (default) or a class-per-folder tree"),
+    labeled_fraction: Optional[float] = typer.Option(
+        None, help="share of the labeled data the attacker holds, stratified by class (default 0.05)"),
+    stages: Optional[str] = typer.Option(
+        None, help="comma-separated from kd, finetune, lottery, scratch (default kd,finetune,lottery)"),
+    student: Optional[str] = typer.Option(None, help="student architecture, see list-models (default frame_cnn)"),
+    budget: Optional[int] = typer.Option(None, help="victim queries allowed in total (default 20000)"),
+    aux_size: Optional[int] = typer.Option(None, help="auxiliary clips to query (default 2000)"),
+    seed: Optional[int] = typer.Option(None, help="seed of the labeled subset, inits and data order (default 0)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML GreyboxRun config", exists=True,
+                                          dir_okay=False),
+    set_: Optional[List[str]] = typer.Option(
+        None, "--set", "-s", help="override a config key, e.g. --set attack.lottery.target_sparsity=0.9"),
+    runs: Path = typer.Option(Path("runs"), help="folder that holds run folders"),
+) -> None:
+    """Grey-box extraction; re-running the same command resumes (paid queries are never paid again)."""
+    from vidsteal.pipeline.greybox import GreyboxRun, run_greybox, with_victim_benchmark
+
+    # Flags given on the command line win over the config file; flags left out keep the file's (or default) value.
+    flags = {"student": student, "attack.seed": seed, "attack.budget": budget, "attack.data.aux": aux,
+             "attack.data.labeled": labeled, "attack.data.labeled_fraction": labeled_fraction,
+             "attack.data.aux_size": aux_size, "attack.stages": None if stages is None else f"[{stages}]"}
+    overrides = [f"victim={victim}"] + [f"{key}={value}" for key, value in flags.items() if value is not None]
+    try:
+        cfg = with_victim_benchmark(load_config(GreyboxRun, config, overrides + list(set_ or [])))
+    except (ConfigError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2)
+    run_dir = cfg.run_dir(runs)
+    console.print(f"run folder: {run_dir}")
+    with make_progress() as progress:
+        result = run_greybox(cfg, runs, progress=_Bars(progress))
+    table = Table(title=f"grey-box extraction of {victim.name} into {cfg.student} (held-out test split)")
+    for col in ("method", "top-1", "agreement", "sparsity"):
+        table.add_column(col)
+    for key, label in ROWS:
+        if key in result.metrics:
+            m = result.metrics[key]
+            table.add_row(label, f"{m.get('top1', float('nan')):.3f}", f"{m.get('agreement', float('nan')):.3f}",
+                          f"{m.get('sparsity', 0.0):.2f}")
+    if "victim_top1" in result.metrics:
+        table.add_row("victim", f"{result.metrics['victim_top1']:.3f}", "", "")
+    console.print(table)
+    console.print(f"queries paid: {result.queries}   metrics: {run_dir / 'metrics.json'}"
+                  + (f"   curve: {run_dir / 'sparsity_accuracy.csv'}" if result.curve else ""))

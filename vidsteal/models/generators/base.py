@@ -1,0 +1,64 @@
+"""The generator-prior interface: ``G(z, class_vector) -> images``, frozen, in ``[0, 1]``.
+
+Black-box extraction without data needs *some* image prior. The reference study repurposed BigGAN-ImageNet; here
+every prior (BigGAN, the offline eye / face DCGANs, tiny random test generators) sits behind the same adapter so
+the class-embedding search never knows which one it drives. Conditional generators take a class vector (one-hot
+during their training; a free, learnable embedding in the attack); unconditional ones take none
+(``class_dim == 0``) and are steered through their latent only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+
+class ImageGenerator(nn.Module, ABC):
+    """Frozen pretrained image generator behind one interface.
+
+    Attributes:
+        z_dim: latent size.
+        class_dim: length of the class vector (0 for unconditional generators).
+        size: native output height = width in pixels.
+        z_scale: std of the latent the generator was trained with (or its truncation), used by :meth:`sample_z`.
+    """
+
+    z_dim: int
+    class_dim: int
+    size: int
+    z_scale: float = 1.0
+
+    def freeze(self) -> "ImageGenerator":
+        """Eval mode (dropout off, BN running stats) and no parameter gradients: the prior is never trained."""
+        return self.eval().requires_grad_(False)  # type: ignore[return-value]
+
+    def train(self, mode: bool = True) -> "ImageGenerator":
+        # The priors carry dropout / batch-norm layers that must stay in inference mode whatever callers do.
+        return super().train(False)  # type: ignore[return-value]
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, generator=generator) * self.z_scale
+
+    def one_hot(self, index: torch.Tensor) -> torch.Tensor:
+        """The class vector a conditional generator was trained with, for generator class ``index``."""
+        if self.class_dim == 0:
+            return torch.zeros(index.numel(), 0)
+        return nn.functional.one_hot(index % self.class_dim, self.class_dim).float()
+
+    def forward(self, z: torch.Tensor, class_vector: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``(N, 3, size, size)`` in ``[0, 1]``; differentiable in ``z`` and ``class_vector``."""
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"{type(self).__name__} expects z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        if self.class_dim:
+            if class_vector is None or class_vector.shape != (z.shape[0], self.class_dim):
+                got = None if class_vector is None else tuple(class_vector.shape)
+                raise ValueError(f"{type(self).__name__} expects class vectors of shape ({z.shape[0]}, "
+                                 f"{self.class_dim}), got {got}")
+        out = self._generate(z, class_vector)
+        return (out.float() + 1).mul(0.5).clamp(0, 1)
+
+    @abstractmethod
+    def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
+        """Raw generator output in ``[-1, 1]`` (tanh), ``(N, 3, size, size)``."""

@@ -1,0 +1,88 @@
+"""Grey-box extraction of a victim file, end to end: oracle with budget and log, student, attack, run folder.
+
+``run_greybox(cfg, runs)`` is the library call behind ``vidsteal extract greybox`` and ``benchmarks/greybox.py``.
+The run folder is ``runs/greybox_<hash>/seed_<s>/``, the hash covering everything but the seed and the stage
+list, so asking for more stages later resumes the same folder (and re-uses its paid queries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch.utils.data import Dataset
+
+from vidsteal.attacks.base import AttackContext, AttackResult, Progress
+from vidsteal.attacks.greybox import GreyboxAttack, GreyboxConfig, GreyboxDatasets
+from vidsteal.config import BaseConfig
+from vidsteal.data.embedded import make_split
+from vidsteal.data.synthetic import BenchmarkConfig
+from vidsteal.models import create_model, read_card
+from vidsteal.pipeline.victims import victim_test_logits
+from vidsteal.victims import LocalOracle, LoggedOracle, OutputMode, QueryBudget
+
+
+class GreyboxRun(BaseConfig):
+    """A grey-box extraction of one victim file into one student architecture."""
+
+    victim: str = Field(description="victim weights (.safetensors written by vidsteal)")
+    student: str = Field("frame_cnn", description="registered student architecture")
+    student_kwargs: dict[str, Any] = Field(default_factory=dict, description="student builder arguments")
+    output_mode: OutputMode = Field(default_factory=OutputMode, description="what each victim answer reveals")
+    test_size: int = Field(2000, ge=1, description="held-out victim-domain clips for measurement (never trained on)")
+    attack: GreyboxConfig = Field(default_factory=GreyboxConfig)
+
+    def folder_hash(self) -> str:
+        data = self.to_dict()
+        data["attack"] = {k: v for k, v in data["attack"].items() if k not in ("seed", "stages")}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+
+    def run_dir(self, runs: str | Path) -> Path:
+        return Path(runs) / f"greybox_{self.folder_hash()}" / f"seed_{self.attack.seed}"
+
+
+def with_victim_benchmark(cfg: GreyboxRun) -> GreyboxRun:
+    """``cfg`` with ``attack.data.benchmark`` set to the benchmark the victim was trained on (from its card)."""
+    card = read_card(cfg.victim)
+    if card.dataset is None:
+        return cfg
+    bench = BenchmarkConfig.model_validate(card.dataset)
+    data = cfg.attack.data.model_copy(update={"benchmark": bench})
+    return cfg.model_copy(update={"attack": cfg.attack.model_copy(update={"data": data})})
+
+
+def run_greybox(
+    cfg: GreyboxRun,
+    runs: str | Path = "runs",
+    *,
+    data: GreyboxDatasets | None = None,
+    test_set: Dataset | None = None,
+    victim_logits: torch.Tensor | None = None,
+    progress: Progress | None = None,
+) -> AttackResult:
+    """Run (or resume) the attack; returns its result, also written to ``<run dir>/metrics.json``.
+
+    Args:
+        data: pre-built attacker datasets (default: from ``cfg.attack.data``).
+        test_set / victim_logits: the auditor's held-out split and the victim's predictions on it (default: the
+            embedded test split of the victim's benchmark, measured here).
+    """
+    card = read_card(cfg.victim)
+    run_dir = cfg.run_dir(runs)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "run.yaml")
+    if test_set is None and cfg.attack.data.labeled == "embedded":
+        test_set = make_split(cfg.attack.data.benchmark, "test", cfg.test_size, cfg.attack.data.pool_seed)
+    if test_set is not None and victim_logits is None:
+        victim_logits = victim_test_logits(cfg.victim, test_set)  # type: ignore[arg-type]
+    torch.manual_seed(cfg.attack.seed)
+    student = create_model(cfg.student, num_classes=card.num_classes, **cfg.student_kwargs)
+    backend = LocalOracle.from_file(cfg.victim, output_mode=cfg.output_mode)
+    with LoggedOracle(backend, run_dir / "queries", budget=QueryBudget(cfg.attack.budget)) as oracle:
+        attack = GreyboxAttack(cfg.attack, data=data)
+        context = AttackContext(run_dir=run_dir, test_set=test_set, victim_logits=victim_logits, progress=progress)
+        return attack.run(oracle, student, context)

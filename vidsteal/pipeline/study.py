@@ -1,0 +1,156 @@
+"""The whole reference study on the embedded benchmark: victims, black-box and grey-box extraction, one report.
+
+``run_study(cfg, run_dir)`` is the library call behind ``vidsteal demo``. Every stage is its own resumable run
+folder (victims under the runs root, attacks under ``run_dir``), so a killed demo continues where it stopped and
+re-running it only re-renders the report.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import Field
+
+from vidsteal.attacks.base import Progress
+from vidsteal.attacks.greybox import GreyboxConfig
+from vidsteal.config import BaseConfig
+from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
+from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
+from vidsteal.pipeline.victims import embedded_victim
+from vidsteal.data.embedded import make_split
+from vidsteal.report.plots import clip_grid, curves_plot, sparsity_plot
+from vidsteal.report.render import write_report
+from vidsteal.report.study import Cell, Figure, Study, VictimInfo
+from vidsteal.train.loop import Callback, OptimConfig
+from vidsteal.train.supervised import SupervisedConfig
+
+BLACKBOX_ROWS = {"embeddings": "black-box distil (class embeddings, query-only)", "dfme": "black-box DFME baseline",
+                 "noise": "black-box random-noise baseline"}
+GREYBOX_ROWS = {"kd": "grey-box KD (irrelevant clips)", "finetune": "fine-tune 5% (dense)",
+                "ticket": "fine-tune 5% (winning ticket)", "reinit": "same sparsity, random re-init (control)",
+                "scratch": "5% labels only, no queries (floor)"}
+
+
+class StudyPair(BaseConfig):
+    victim: str = Field(description="victim architecture, trained on the embedded benchmark")
+    student: str = Field(description="student architecture")
+
+
+class StudyConfig(BaseConfig):
+    """What ``vidsteal demo`` runs; ``quick()`` is the same path at toy sizes."""
+
+    pairs: tuple[StudyPair, ...] = (StudyPair(victim="c3d_small", student="frame_cnn"),
+                                    StudyPair(victim="swin3d_small", student="frame_vit_tiny"))
+    victim: SupervisedConfig = Field(default_factory=SupervisedConfig, description="arch is set per pair")
+    seeds: tuple[int, ...] = (0,)
+    blackbox_methods: tuple[str, ...] = ("embeddings", "dfme", "noise")
+    blackbox_budget: int = Field(20_000, ge=1)
+    blackbox_attack: dict[str, Any] = Field(default_factory=dict, description="overrides for every black-box method")
+    greybox: GreyboxConfig = Field(default_factory=GreyboxConfig)
+    test_size: int = Field(1000, ge=1)
+
+    @classmethod
+    def quick(cls) -> "StudyConfig":
+        from vidsteal.data.synthetic import BenchmarkConfig
+
+        bench = BenchmarkConfig(shapes=("square", "triangle"), motions=("right", "left", "cw"), frames=4, size=16)
+        victim = SupervisedConfig(benchmark=bench, train_size=200, test_size=100,
+                                  optim=OptimConfig(epochs=2, batch_size=32))
+        tiny = OptimConfig(epochs=1, batch_size=32)
+        greybox = GreyboxConfig.model_validate({
+            "budget": 150, "data": {"benchmark": bench.to_dict(), "aux_size": 100, "labeled_pool": 200,
+                                    "labeled_fraction": 0.1},
+            "kd": {"optim": tiny.to_dict()}, "finetune": {"optim": tiny.to_dict()},
+            "scratch": tiny.to_dict(), "lottery": {"target_sparsity": 0.3},
+            "stages": ["kd", "finetune", "lottery", "scratch"]})
+        return cls(pairs=(StudyPair(victim="test_c3d", student="test_frame_cnn"),), victim=victim,
+                   blackbox_budget=200, greybox=greybox, test_size=100,
+                   )
+
+
+def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
+    top1 = [v["top1"] for v in values if v.get("top1") is not None]
+    agree = [v["agreement"] for v in values if v.get("agreement") is not None]
+    return Cell(top1=statistics.fmean(top1), agreement=statistics.fmean(agree) if agree else None, queries=queries,
+                top1_std=statistics.stdev(top1) if len(top1) > 1 else None, seeds=len(top1))
+
+
+def _real_clips(cfg: StudyConfig, per_figure: int = 12) -> bytes:
+    test = make_split(cfg.victim.benchmark, "test", min(cfg.test_size, 4 * per_figure), cfg.victim.seed)
+    first = {int(label): i for i, label in reversed(list(enumerate(test.labels.tolist())))}
+    return clip_grid([(test.classes[c], test.clips[i]) for c, i in sorted(first.items())[:per_figure]])
+
+
+def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None = None,
+              victim_callbacks: Callable[[str, int], Callback] | None = None, command: str = "") -> Study:
+    """Run (or resume) every stage and write ``report.md`` / ``report.html`` into ``run_dir``."""
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "config.yaml")
+    study = Study(title="vidsteal: stealing embedded video victims", command=command, seeds=list(cfg.seeds),
+                  config=cfg.to_dict())
+    rows: dict[str, dict[str, list]] = {}
+    figures: dict[str, bytes] = {}
+    for pair in cfg.pairs:
+        vcfg = cfg.victim.model_copy(update={"arch": pair.victim})
+        cbs = (victim_callbacks(pair.victim, vcfg.optim.epochs),) if victim_callbacks else ()
+        victim_path = embedded_victim(pair.victim, run_dir.parent, vcfg, callbacks=cbs)
+        curves: dict[str, list[dict[str, float]]] = {}
+        victim_top1 = None
+        for method in cfg.blackbox_methods:
+            for seed in cfg.seeds:
+                job = BlackboxJob(victim=str(victim_path), student=pair.student, method=method,
+                                  attack={**cfg.blackbox_attack, "budget": cfg.blackbox_budget, "seed": seed},
+                                  test_size=cfg.test_size)
+                out = run_blackbox(job, run_dir / "blackbox" / f"{pair.victim}_{method}_seed{seed}", progress)
+                m = out["metrics"]
+                victim_top1 = m.get("victim_top1", victim_top1)
+                rows.setdefault(BLACKBOX_ROWS.get(method, method), {}).setdefault(pair.victim, []).append(
+                    (m, out["queries"]))
+                if seed == cfg.seeds[0]:
+                    curves[method] = out["curve"]
+        samples = run_dir / "blackbox" / f"{pair.victim}_{cfg.blackbox_methods[0]}_seed{cfg.seeds[0]}" / "samples"
+        if (samples / "all.png").exists():
+            name = f"synthetic_{pair.victim}.png"
+            figures[name] = (samples / "all.png").read_bytes()
+            study.figures.append(Figure(title=f"Synthetic clips, {pair.victim} ({cfg.blackbox_methods[0]})",
+                                        file=name, caption="Per victim class, the paid clip the victim scored "
+                                        "highest for it (frames left to right); compare with the real clips."))
+        sparsity: dict[str, list[dict[str, float]]] = {}
+        for seed in cfg.seeds:
+            gcfg = GreyboxRun(victim=str(victim_path), student=pair.student, test_size=cfg.test_size,
+                              attack=cfg.greybox.model_copy(update={"seed": seed}))
+            result = run_greybox(gcfg, run_dir / "greybox", progress=progress)
+            for key, label in GREYBOX_ROWS.items():
+                if isinstance(result.metrics.get(key), dict):
+                    queries = 0 if key == "scratch" else result.queries
+                    rows.setdefault(label, {}).setdefault(pair.victim, []).append((result.metrics[key], queries))
+            victim_top1 = result.metrics.get("victim_top1", victim_top1)
+            if seed == cfg.seeds[0]:
+                for row in result.curve:
+                    if "sparsity" in row and row.get("top1") is not None:
+                        sparsity.setdefault(str(row.get("kind", "ticket")), []).append(row)
+        study.victims[pair.victim] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0)
+        name = f"curves_{pair.victim}.png"
+        figures[name] = curves_plot(curves, f"{pair.victim} → {pair.student}: black box", victim_top1)
+        study.figures.append(Figure(title=f"Accuracy vs queries, {pair.victim}", file=name,
+                                    caption="Held-out top-1 of the student while the attack pays queries."))
+        if sparsity:
+            name = f"sparsity_{pair.victim}.png"
+            figures[name] = sparsity_plot(sparsity, f"{pair.victim} → {pair.student}: lottery ticket")
+            study.figures.append(Figure(title=f"Sparsity vs accuracy, {pair.victim}", file=name,
+                                        caption="IMP levels (winning ticket) against the random re-init control."))
+    figures["real_clips.png"] = _real_clips(cfg)
+    study.figures.append(Figure(title="Real clips (held-out split)", file="real_clips.png",
+                                caption="One test clip per class of the embedded benchmark, frames left to right."))
+    for label, per_victim in rows.items():
+        study.rows[label] = {v: _cell([m for m, _ in vals], max(q for _, q in vals)) for v, vals in per_victim.items()}
+    study.wall_seconds = time.perf_counter() - start
+    study.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_report(study, run_dir, figures)
+    return study
