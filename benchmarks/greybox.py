@@ -155,8 +155,8 @@ def report(pair: dict) -> None:
     print("sparsity:top-1 by IMP level (mean) ", "  ".join(curve))
 
     def count(a: str, b: str) -> str:
-        wins = sum(s["rows"][a]["top1"] < s["rows"][b]["top1"] for s in seeds if a in s["rows"] and b in s["rows"])
-        return f"{wins}/{len(seeds)}"
+        both = [s["rows"] for s in seeds if a in s["rows"] and b in s["rows"]]
+        return f"{sum(r[a]['top1'] < r[b]['top1'] for r in both)}/{len(both)}" if both else "n/a"
 
     print(f"hypothesis per seed: KD < dense FT {count('kd', 'finetune')}, "
           f"dense FT < ticket {count('finetune', 'ticket')}, reinit < ticket {count('reinit', 'ticket')}, "

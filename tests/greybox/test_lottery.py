@@ -85,6 +85,9 @@ def test_levels_rewind_exactly_and_sparsity_compounds(data, tmp_path):
         for k, v in init.items():
             expected = v * mask[k] if k in mask else v
             assert torch.equal(began[k], expected), k
+        report = json.loads((tmp_path / f"level_{level:02d}" / "metrics.json").read_text())
+        assert report["layer_sparsity"] == pytest.approx(mask.layer_sparsity())
+        assert report["model_sparsity"] > 0 and report["expected_sparsity"] == pytest.approx(expected_sparsity(P, level))
         trained = load_file(str(tmp_path / f"level_{level:02d}" / "student.safetensors"))
         assert all((trained[k][~m] == 0).all() for k, m in mask.items())
         previous = mask

@@ -60,3 +60,16 @@ class ReplayBuffer:
 
     def transfer_set(self) -> TransferSet:
         return TransferSet(self.clips, self.targets)
+
+
+def transfer_stats(targets: torch.Tensor) -> dict[str, float]:
+    """What the victim said about the paid clips, independent of any student: how many classes appear as top-1
+    (in at least 1% of the clips), the entropy of the top-1 histogram in bits (log2 K = every class equally
+    often) and the victim's mean top-1 confidence. A transfer set that covers few classes cannot teach the rest."""
+    if targets.shape[0] == 0:
+        return {"classes_covered": 0.0, "top1_entropy_bits": 0.0, "mean_confidence": 0.0}
+    top = targets.argmax(1)
+    hist = torch.bincount(top, minlength=targets.shape[1]).float() / top.numel()
+    nz = hist[hist > 0]
+    return {"classes_covered": float((hist >= 0.01).sum()), "top1_entropy_bits": float(-(nz * nz.log2()).sum()),
+            "mean_confidence": float(targets.max(1).values.mean())}

@@ -29,7 +29,7 @@ from torch.utils.data import Subset
 
 from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackResult
 from vidsteal.attacks.blackbox.online import OnlineDistillConfig, OnlineStudent
-from vidsteal.attacks.blackbox.replay import ReplayBuffer
+from vidsteal.attacks.blackbox.replay import ReplayBuffer, transfer_stats
 from vidsteal.distill.losses import LossName, default_loss, soft_targets
 from vidsteal.distill.student import measure
 from vidsteal.models.registry import ModelCard, save_model
@@ -193,7 +193,7 @@ class Session:
             save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
         metrics = {**{k: v for k, v in final.items() if k not in ("queries", "paid")},
                    "queries": self.used + self.white_box, "paid": self.used, "white_box": self.white_box,
-                   "buffer": len(self.buffer), **extra}
+                   "buffer": len(self.buffer), "transfer_set": transfer_stats(self.buffer.targets), **extra}
         return AttackResult(metrics, self.used + self.white_box, self.curve, path)
 
 

@@ -47,10 +47,16 @@ def _transform(bench: BenchmarkConfig) -> ClipTransform:
 
 
 def _materialise(dataset: Dataset, classes: list[str]) -> ClipDataset:
+    """Decode once into memory (the labeled fraction is small and is read every epoch); unreadable files drop out."""
+    from vidsteal.data.folder import collate_skip
+
     clips, labels = [], []
-    for x, y in DataLoader(dataset, batch_size=64, shuffle=False):
-        clips.append(x)
-        labels.append(torch.as_tensor(y))
+    for batch in DataLoader(dataset, batch_size=64, shuffle=False, collate_fn=collate_skip):
+        if batch is not None:
+            clips.append(batch[0])
+            labels.append(torch.as_tensor(batch[1]))
+    if not clips:
+        raise ValueError("no labeled clip could be decoded")
     return ClipDataset(torch.cat(clips), torch.cat(labels), classes)
 
 
