@@ -12,7 +12,7 @@ from rich.table import Table
 from vidsteal.cli.extract import extract_app
 from vidsteal.cli import greybox as _greybox  # noqa: F401,E402  (registers `vidsteal extract greybox`)
 from vidsteal.cli import blackbox as _blackbox  # noqa: F401,E402  (registers `vidsteal extract blackbox`)
-from vidsteal.cli.progress import TrainProgress, console, make_progress
+from vidsteal.cli.progress import StageBars, TrainProgress, console, make_progress
 from vidsteal.config import ConfigError, load_config
 from vidsteal.models import list_models, load_model, read_card
 
@@ -165,13 +165,7 @@ def demo(
     console.print(f"run folder: {run_dir}")
     command = "vidsteal " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with make_progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int | None) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total, info="")
-            progress.update(tasks[stage], completed=done, total=total)
-
+        report = StageBars(progress)
         study = run_study(cfg, run_dir, progress=report, command=command,
                           victim_callbacks=lambda arch, epochs: TrainProgress(progress, f"victim {arch}", epochs))
     _print_study(study)

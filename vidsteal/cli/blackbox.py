@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from vidsteal.cli.extract import extract_app
-from vidsteal.cli.progress import console, make_progress
+from vidsteal.cli.progress import StageBars, console, make_progress
 from vidsteal.config import ConfigError, load_config
 
 
@@ -52,13 +52,7 @@ def blackbox(
     folder = run_dir or runs / f"blackbox_{method.value}_{job.hash()}"
     console.print(f"run folder: {folder}")
     with make_progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int | None) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total, info="")
-            progress.update(tasks[stage], completed=done, total=total)
-
+        report = StageBars(progress)
         try:
             out = run_blackbox(job, folder, progress=report)
         except RuntimeError as err:  # e.g. gradient mode against a victim that only answers queries

@@ -9,24 +9,12 @@ import typer
 from rich.table import Table
 
 from vidsteal.cli.extract import extract_app
-from vidsteal.cli.progress import console, make_progress
+from vidsteal.cli.progress import StageBars, console, make_progress
 from vidsteal.config import ConfigError, load_config
 
 ROWS = (("kd", "aux-set KD"), ("finetune", "dense fine-tune"), ("ticket", "winning ticket"),
         ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, same sparsity"),
         ("scratch", "labeled only (no queries)"))
-
-
-class _Bars:
-    """One rich bar per progress label reported by the attack."""
-
-    def __init__(self, progress) -> None:
-        self.progress, self.tasks = progress, {}
-
-    def __call__(self, label: str, done: int, total: int | None) -> None:
-        if label not in self.tasks:
-            self.tasks[label] = self.progress.add_task(label, total=total, info="")
-        self.progress.update(self.tasks[label], completed=done, total=total)
 
 
 @extract_app.command("greybox")
@@ -66,7 +54,7 @@ def greybox(
     run_dir = cfg.run_dir(runs)
     console.print(f"run folder: {run_dir}")
     with make_progress() as progress:
-        result = run_greybox(cfg, runs, progress=_Bars(progress))
+        result = run_greybox(cfg, runs, progress=StageBars(progress))
     table = Table(title=f"grey-box extraction of {victim.name} into {cfg.student} (held-out test split)")
     for col in ("method", "top-1", "agreement", "sparsity"):
         table.add_column(col)

@@ -36,3 +36,15 @@ class TrainProgress(Callback):
     def on_epoch_end(self, epoch: int, model: nn.Module, logs: dict[str, Any]) -> None:
         extra = "  ".join(f"{k} {v:.3f}" for k, v in logs.items() if k != "epoch" and isinstance(v, float))
         self.progress.update(self.epochs_task, completed=epoch + 1, info=extra)
+
+
+class StageBars:
+    """One bar per stage label an attack reports (an ``AttackContext.progress`` callable), created on first use."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.tasks = progress, {}
+
+    def __call__(self, label: str, done: int, total: int | None) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=total, info="")
+        self.progress.update(self.tasks[label], completed=done, total=total)
