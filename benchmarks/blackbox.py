@@ -144,7 +144,9 @@ def reference(args: argparse.Namespace, pair: str, kind: str, seed: int, budget:
     folder = args.runs / pair / f"ref_{kind}_b{budget}_s{seed}"
     done = folder / "reference.json"
     if done.exists():
-        return json.loads(done.read_text())
+        m = json.loads(done.read_text())
+        m.setdefault("transfer_set", ledger_stats(folder / "queries"))
+        return m
     card = read_card(path)
     bench = BenchmarkConfig.model_validate(card.dataset)
     pool = (make_split(bench, "train", budget, 100 + seed) if kind == "real" else make_auxiliary(bench, budget, seed))
