@@ -31,3 +31,22 @@ def test_gradient_mode_charges_white_box_calls(make_job, tmp_path):
     m = out["metrics"]
     assert m["white_box"] == m["search"]["search_queries"] > 0
     assert m["paid"] == 120 - m["white_box"]
+
+
+
+def test_swin_victim_to_vit_student_path(tmp_path, make_job, victim_path):
+    """Pair 2 in miniature: a Video Swin victim, a per-frame ViT student, training on frame subsets."""
+    import torch
+
+    from vidsteal.models import create_model, read_card, save_model
+
+    torch.manual_seed(0)
+    victim = create_model("test_swin3d", num_classes=6)
+    card = victim.card.model_copy(update={"frames": 4, "size": 16, "dataset": read_card(victim_path).dataset})
+    path = save_model(victim, tmp_path / "swin.safetensors", card)
+    job = make_job("embeddings", 96, distill={"train_frames": 2, "eval_every": 100, "final_epochs": 0.5,
+                                               "batch_size": 32})
+    job = job.model_copy(update={"victim": str(path), "student": "test_frame_vit",
+                                 "student_kwargs": {"img_size": 16}})
+    m = run_blackbox(job, tmp_path / "run")["metrics"]
+    assert m["queries"] == m["paid"] == 96 and m["student"] == "test_frame_vit"

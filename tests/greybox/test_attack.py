@@ -61,6 +61,12 @@ def test_run_folder_metrics_curve_and_free_resume(victim, tmp_path):
     # Re-running finds every stage done and every answer in the ledger: nothing is paid or trained again.
     again = run_greybox(cfg, tmp_path / "runs")
     assert again.queries == 52 and again.metrics == result.metrics
+    # Asking for another control later resumes the same folder and trains only that control.
+    lottery = cfg.attack.lottery.model_copy(update={"controls": ("reinit", "random_mask")})
+    more = cfg.model_copy(update={"attack": cfg.attack.model_copy(update={"lottery": lottery})})
+    assert more.run_dir(tmp_path / "runs") == run_dir
+    extended = run_greybox(more, tmp_path / "runs")
+    assert extended.metrics["ticket"] == result.metrics["ticket"] and "random_mask" in extended.metrics
 
 
 def test_budget_reserves_the_labeled_queries(victim, tmp_path):

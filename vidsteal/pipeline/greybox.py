@@ -1,8 +1,9 @@
 """Grey-box extraction of a victim file, end to end: oracle with budget and log, student, attack, run folder.
 
 ``run_greybox(cfg, runs)`` is the library call behind ``vidsteal extract greybox`` and ``benchmarks/greybox.py``.
-The run folder is ``runs/greybox_<hash>/seed_<s>/``, the hash covering everything but the seed and the stage
-list, so asking for more stages later resumes the same folder (and re-uses its paid queries).
+The run folder is ``runs/greybox_<hash>/seed_<s>/``, the hash covering everything but the seed, the stage list
+and the IMP controls asked for, so asking for more of them later resumes the same folder (and re-uses its paid
+queries and finished stages).
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ class GreyboxRun(BaseConfig):
     attack: GreyboxConfig = Field(default_factory=GreyboxConfig)
 
     def folder_hash(self) -> str:
+        """Hash of everything that changes a stage's result: not the seed (a sub-folder), nor *which* stages and
+        IMP controls are asked for, so asking for more of them later resumes the same folder."""
         data = self.to_dict()
         data["attack"] = {k: v for k, v in data["attack"].items() if k not in ("seed", "stages")}
+        data["attack"]["lottery"] = {k: v for k, v in data["attack"]["lottery"].items()
+                                     if k not in ("controls", "control_levels")}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_dir(self, runs: str | Path) -> Path:
