@@ -27,18 +27,11 @@ from typing import Any
 
 import torch
 
-from vidsteal.attacks.base import AttackContext
 from vidsteal.attacks.blackbox.replay import transfer_stats
-from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
-from vidsteal.data.clips import to_model_input
-from vidsteal.data.embedded import make_auxiliary, make_split
-from vidsteal.data.synthetic import BenchmarkConfig
-from vidsteal.eval.evaluate import predict
-from vidsteal.models import create_model, read_card
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.victims import embedded_victim
 from vidsteal.distill.losses import soft_targets
-from vidsteal.victims import LocalOracle, LoggedOracle, QueryBudget, QueryLedger
+from vidsteal.victims import QueryLedger
 
 PAIRS = {"c3d": ("c3d_small", "frame_cnn"), "swin": ("swin3d_small", "frame_vit_tiny")}
 METHODS = ("embeddings", "dfme", "noise")
@@ -66,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ablations", nargs="*", default=list(ABLATIONS), help=f"from {list(ABLATIONS)}")
     p.add_argument("--variants", nargs="*", default=[], help=f"transfer variants from {list(VARIANTS)}")
     p.add_argument("--references", nargs="*", default=["real"], choices=["real", "aux"],
-                   help="non-black-box reference rows (pair 1)")
+                   help="non-black-box reference rows: real = the ceiling")
     p.add_argument("--reference-seeds", type=int, nargs="*", default=[0])
     p.add_argument("--replay-ratio", type=float, default=8.0, help="student clip-steps per paid query")
     p.add_argument("--final-epochs", type=float, default=4.0, help="passes over the buffer after the last query")
@@ -115,54 +108,9 @@ def distill_config(args: argparse.Namespace) -> dict[str, Any]:
             "train_frames": args.train_frames}
 
 
-class _PoolAttack(BlackboxAttack):
-    """Reference only: pays for clips from a fixed pool (real or auxiliary), same session and student schedule."""
-
-    name = "reference_pool"
-
-    def __init__(self, config: BlackboxConfig, pool: torch.Tensor) -> None:
-        super().__init__(config)
-        self.pool = pool
-
-    def setup(self, session: Session) -> None:
-        self.next = 0
-
-    def step(self, session: Session) -> None:
-        n = min(256, session.remaining)
-        session.pay(to_model_input(self.pool[self.next:self.next + n]))
-        self.next += n
-
-    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        return {"unused": torch.zeros(1)}, {"next": self.next}
-
-    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        self.next = int(meta["next"])
-
-
 def reference(args: argparse.Namespace, pair: str, kind: str, seed: int, budget: int) -> dict[str, Any]:
-    victim_arch, student_arch = PAIRS[pair]
-    path = embedded_victim(victim_arch, runs=args.victims)
-    folder = args.runs / pair / f"ref_{kind}_b{budget}_s{seed}"
-    done = folder / "reference.json"
-    if done.exists():
-        m = json.loads(done.read_text())
-        m.setdefault("transfer_set", ledger_stats(folder / "queries"))
-        return m
-    card = read_card(path)
-    bench = BenchmarkConfig.model_validate(card.dataset)
-    pool = (make_split(bench, "train", budget, 100 + seed) if kind == "real" else make_auxiliary(bench, budget, seed))
-    test = make_split(bench, "test", args.test_size, 0)
-    victim = LocalOracle.from_file(path)
-    victim_logits, _ = predict(victim.model, test)
-    torch.manual_seed(seed)
-    student = create_model(student_arch, card.num_classes)
-    cfg = BlackboxConfig(budget=budget, seed=seed, frames=card.frames, size=card.size, distill=distill_config(args))
-    with LoggedOracle(victim, folder / "queries", QueryBudget(budget)) as oracle:
-        result = _PoolAttack(cfg, pool.clips).run(oracle, student, AttackContext(folder, test, victim_logits))
-    m = {**result.metrics, "victim_top1": float((victim_logits.argmax(1) == test.labels).float().mean())}
-    done.write_text(json.dumps(m))
-    print(f"  [{pair} ref:{kind} seed {seed}] top1 {m['top1']:.3f} agreement {m['agreement']:.3f}", flush=True)
-    return m
+    """The ceiling (``real``: victim's own distribution) or the aux row, via the library's ``reference`` method."""
+    return run(args, pair, "reference", f"ref_{kind}", seed, budget, {"source": "train" if kind == "real" else "aux"})
 
 
 def mean_std(values: list[float]) -> str:
@@ -194,9 +142,9 @@ def main() -> None:
         for seed in args.seeds:  # seeds outermost: an interrupted benchmark still has every method compared
             for method in args.methods:
                 rows.setdefault(method, []).append(run(args, pair, method, method, seed, budget))
+        for kind in args.references:
+            rows[f"reference:{kind}"] = [reference(args, pair, kind, s, budget) for s in args.reference_seeds]
         if pair == args.pairs[0]:
-            for kind in args.references:
-                rows[f"reference:{kind}"] = [reference(args, pair, kind, s, budget) for s in args.reference_seeds]
             seeds = args.ablation_seeds if args.ablation_seeds is not None else args.seeds
             for seed in seeds:
                 for name in list(args.ablations) + list(args.variants):

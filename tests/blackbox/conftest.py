@@ -15,6 +15,7 @@ TINY = BenchmarkConfig(shapes=("square", "triangle"), motions=("right", "left", 
 # Every method at its smallest: tiny prior, few search iterations, one curve point per 100 queries.
 FAST: dict[str, dict[str, Any]] = {
     "noise": {"batch": 64},
+    "reference": {"batch": 64},
     "dfme": {"batch": 8, "width": 8, "z_dim": 16, "student_queries": 2},
     "embeddings": {"prior": {"generator": "test_dcgan"}, "search": {"max_iters": 4, "directions": 2},
                    "pool": {"batch": 64}},

@@ -27,3 +27,19 @@ def test_demo_quick_writes_a_report_consistent_with_its_metrics(tmp_path):
     assert row[next(iter(row))]["queries"] == metrics["queries"] <= study["config"]["blackbox_budget"]
     rerun = subprocess.run([sys.executable, "-m", "vidsteal.cli", "report", str(run)], capture_output=True, text=True)
     assert rerun.returncode == 0 and (run / "report.md").read_text() == md
+    # The ceiling sits beside the victim: the same student and budget on the victim's own distribution.
+    (ceiling,) = (run / "blackbox").glob("*_ceiling_seed0")
+    ceiling_top1 = json.loads((ceiling / "metrics.json").read_text())["metrics"]["top1"]
+    (victim,) = study["victims"].values()
+    assert victim["ceiling_top1"] == pytest.approx(ceiling_top1)
+    assert f"{100 * ceiling_top1:.1f}%" in md
+
+
+def test_configs_demo_yaml_is_what_vidsteal_demo_runs():
+    from pathlib import Path
+
+    from vidsteal.config import load_config
+    from vidsteal.pipeline.study import StudyConfig
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    assert load_config(StudyConfig, path, []) == StudyConfig()

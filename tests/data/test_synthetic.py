@@ -66,3 +66,23 @@ def test_unknown_shape_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown shape"):
         BenchmarkConfig(shapes=("hexagon",)).classes()
+
+
+def test_object_size_sets_how_much_of_the_frame_the_object_covers():
+    """Same seeds, no pixel noise or drift: pixels far from the corner's colour are mostly the object (objects
+    contrast by >= 0.35 with the background; the gradient and the distractor blob add less than that)."""
+    def covered(size: tuple[float, float]) -> float:
+        bench = BenchmarkConfig(shapes=("square",), motions=("right",), frames=2, size=32, noise=0.0, drift=0.0,
+                                object_size=size)
+        first = make_split(bench, "train", 50, seed=1).clips[:, 0].float()
+        corner = first[:, :, :1, :1]
+        return (first - corner).abs().amax(dim=1).gt(60).float().mean().item()
+
+    assert covered((0.25, 0.3)) > 1.5 * covered((0.1, 0.12))
+
+
+def test_object_size_is_validated():
+    import pytest
+
+    with pytest.raises(ValueError, match="object_size"):
+        BenchmarkConfig(object_size=(0.3, 0.2))

@@ -64,3 +64,26 @@ def test_train_supervised_learns_and_writes_run(tiny_bench, tmp_path):
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "config.yaml").exists()
     # A finished run is returned as is, not retrained.
     assert train_supervised(cfg, tmp_path) == json.loads((tmp_path / "metrics.json").read_text())
+
+
+def test_train_frames_feeds_the_model_a_sorted_random_frame_subset_and_resumes_exactly(tiny_bench, tmp_path):
+    data = make_split(tiny_bench, "train", 32)  # 4 frames per clip
+    seen: list[int] = []
+
+    def loss(model, clips, target):
+        seen.append(clips.shape[2])
+        return supervised_loss()(model, clips, target)
+
+    cfg = OptimConfig(epochs=2, batch_size=16, train_frames=2)
+    torch.manual_seed(0)
+    ref = create_model("test_frame_cnn", num_classes=6)
+    fit(ref, data, loss, cfg, seed=3)
+    assert seen == [2] * 4
+    torch.manual_seed(0)
+    crashed = create_model("test_frame_cnn", num_classes=6)
+    with pytest.raises(KeyboardInterrupt):
+        fit(crashed, data, loss, cfg, seed=3, ckpt_dir=tmp_path, callbacks=[Crash(at_epoch=1)])
+    resumed = create_model("test_frame_cnn", num_classes=6)
+    fit(resumed, data, loss, cfg, seed=3, ckpt_dir=tmp_path)
+    for key, value in _state(ref).items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)

@@ -13,7 +13,7 @@ import math
 from itertools import product
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from vidsteal.config import BaseConfig
 
@@ -30,6 +30,15 @@ class BenchmarkConfig(BaseConfig):
     size: int = Field(32, ge=16, description="frame height = width in pixels")
     noise: float = Field(0.04, ge=0, description="std of per-pixel Gaussian noise (in [0,1] units)")
     drift: float = Field(0.35, ge=0, description="max camera drift in pixels per frame, applied to every class")
+    object_size: tuple[float, float] = Field((0.2, 0.3), description="object radius range, fraction of the frame "
+                                             "(objects much smaller than this starve per-frame students of shape)")
+
+    @field_validator("object_size")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1] <= 0.45:
+            raise ValueError(f"object_size must be 0 < low <= high <= 0.45, got {value}")
+        return value
 
     def classes(self) -> list[str]:
         for name in self.shapes:
@@ -87,7 +96,8 @@ def render_clips(
     bg, base = _background(n, size, g)
     colour = _contrasting(base, g)
     # Per-clip object parameters, in pixels / radians.
-    radius = size * (0.14 + 0.08 * torch.rand(n, generator=g))
+    lo_r, hi_r = cfg.object_size
+    radius = size * (lo_r + (hi_r - lo_r) * torch.rand(n, generator=g))
     speed = size * (0.045 + 0.03 * torch.rand(n, generator=g))
     spin = (0.25 + 0.2 * torch.rand(n, generator=g))  # rad per frame
     zoom = 1.07 + 0.05 * torch.rand(n, generator=g)  # scale factor per frame

@@ -1,10 +1,20 @@
 """Small Video Swin Transformers built from torchvision's ``SwinTransformer3d`` blocks.
 
 Same architecture family as Video Swin-T (Liu et al., 2022, https://arxiv.org/abs/2106.13230), narrowed so it
-trains on the CPU on the embedded benchmark; depth, width and windows are arguments.
+trains on the CPU on the embedded benchmark; depth, width, windows and the final token pooling are arguments.
+
+Pooling: Video Swin averages its last tokens, which works when the action fills the frame (Kinetics). On the
+embedded benchmark the object covers a few tokens of a random background, and with average pooling this model
+did not learn at all (20 classes: loss stayed at ln 20 for 12 epochs; 4 shape-only classes: 150 AdamW steps left
+the loss at ln 4, where the c3d victim reached 0.14). Max pooling over tokens learns (4 classes: 1.38 -> 0.89 in
+the same 150 steps), so the small model pools with ``max`` by default; ``pool="avg"`` is the original.
+Stochastic depth is off by default: with it (0.1, lr 1e-3) the 4000-clip, 12-epoch victim reached 49.2% top-1,
+without it (lr 2e-3) 55.4%.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
@@ -23,7 +33,8 @@ class SmallVideoSwin(nn.Module):
         num_heads: tuple[int, ...] = (3, 6),
         patch_size: tuple[int, int, int] = (2, 4, 4),
         window_size: tuple[int, int, int] = (2, 4, 4),
-        stochastic_depth_prob: float = 0.1,
+        stochastic_depth_prob: float = 0.0,
+        pool: Literal["avg", "max"] = "max",
     ) -> None:
         super().__init__()
         self.norm = Normalize()
@@ -36,6 +47,10 @@ class SmallVideoSwin(nn.Module):
             stochastic_depth_prob=stochastic_depth_prob,
             num_classes=num_classes,
         )
+        if pool == "max":
+            self.swin.avgpool = nn.AdaptiveMaxPool3d(1)  # torchvision's attribute name; pools with max now
+        elif pool != "avg":
+            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.swin(self.norm(x))

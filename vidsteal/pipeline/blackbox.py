@@ -19,7 +19,7 @@ from pydantic import Field
 import vidsteal.attacks.blackbox  # noqa: F401  (registers the black-box attacks)
 from vidsteal.attacks.base import AttackContext, Progress
 from vidsteal.attacks.blackbox.samples import save_strips, strongest_per_class
-from vidsteal.attacks.registry import create_attack
+from vidsteal.attacks.registry import ATTACKS, create_attack
 from vidsteal.config import BaseConfig
 from vidsteal.data.embedded import make_split
 from vidsteal.data.synthetic import BenchmarkConfig
@@ -35,7 +35,7 @@ class BlackboxJob(BaseConfig):
     victim: str = Field(description="victim weights (.safetensors written by vidsteal)")
     student: str = Field("frame_cnn", description="registered student architecture")
     student_kwargs: dict[str, Any] = Field(default_factory=dict)
-    method: str = Field("embeddings", description="embeddings | dfme | noise")
+    method: str = Field("embeddings", description="embeddings | dfme | noise | reference (the ceiling)")
     attack: dict[str, Any] = Field(default_factory=dict, description="the method's config (see its config class)")
     output_mode: OutputMode = Field(default_factory=OutputMode, description="what the victim reveals per query")
     test_size: int = Field(1000, ge=1, description="held-out real clips for measurement")
@@ -50,7 +50,9 @@ def run_blackbox(job: BlackboxJob, run_dir: str | Path, progress: Progress | Non
     run_dir.mkdir(parents=True, exist_ok=True)
     job.save(run_dir / "config.yaml")
     card = read_card(job.victim)
-    defaults = {"frames": card.frames, "size": card.size}
+    defaults: dict[str, Any] = {"frames": card.frames, "size": card.size}
+    if "benchmark" in ATTACKS.get(job.method).config_class.model_fields:  # the reference ceiling
+        defaults["benchmark"] = card.dataset
     given = {k: v for k, v in job.attack.items() if v is not None}  # None = "take it from the victim's card"
     attack = create_attack(job.method, {**{k: v for k, v in defaults.items() if v is not None}, **given})
     victim = LocalOracle.from_file(job.victim, job.output_mode)

@@ -38,20 +38,41 @@ GREYBOX_ROWS = {"kd": "grey-box KD (irrelevant clips)", "finetune": "fine-tune 5
 class StudyPair(BaseConfig):
     victim: str = Field(description="victim architecture, trained on the embedded benchmark")
     student: str = Field(description="student architecture")
+    student_kwargs: dict[str, Any] = Field(default_factory=dict, description="student builder arguments")
+
+
+def _demo_greybox() -> GreyboxConfig:
+    frames2 = {"train_frames": 2}  # per-frame students: 2 random frames per clip and step (4x cheaper)
+    return GreyboxConfig.model_validate({
+        "data": {"labeled_pool": 4000},  # the victims' own training split; 5% of it is labeled
+        "kd": {"optim": {"epochs": 6, "batch_size": 64, "lr": 3e-3, **frames2}},
+        "finetune": {"optim": {"epochs": 15, "batch_size": 32, "lr": 1e-3, **frames2}},
+        "lottery": {"target_sparsity": 0.67},  # 20% of the survivors per level: 5 levels, 67% sparse
+        "scratch": {"epochs": 20, "batch_size": 32, "lr": 3e-3, **frames2},
+        "stages": ["kd", "finetune", "lottery", "scratch"]})
 
 
 class StudyConfig(BaseConfig):
-    """What ``vidsteal demo`` runs; ``quick()`` is the same path at toy sizes."""
+    """What ``vidsteal demo`` runs (defaults = ``configs/demo.yaml``: <= 15 min on 2 CPU cores); ``quick()`` is the
+    same path at toy sizes."""
 
-    pairs: tuple[StudyPair, ...] = (StudyPair(victim="c3d_small", student="frame_cnn"),
-                                    StudyPair(victim="swin3d_small", student="frame_vit_tiny"))
-    victim: SupervisedConfig = Field(default_factory=SupervisedConfig, description="arch is set per pair")
+    pairs: tuple[StudyPair, ...] = (
+        StudyPair(victim="c3d_small", student="frame_cnn"),
+        # patch 8 on 32 px frames: 16 tokens, ~4.5x cheaper to train than patch 4 on the CPU
+        StudyPair(victim="swin3d_small", student="frame_vit_tiny", student_kwargs={"patch_size": 8}))
+    victim: SupervisedConfig = Field(default_factory=lambda: SupervisedConfig(train_size=4000, optim={"epochs": 10}),
+                                     description="arch is set per pair")
     seeds: tuple[int, ...] = (0,)
     blackbox_methods: tuple[str, ...] = ("embeddings", "dfme", "noise")
-    blackbox_budget: int = Field(20_000, ge=1)
-    blackbox_attack: dict[str, Any] = Field(default_factory=dict, description="overrides for every black-box method")
-    greybox: GreyboxConfig = Field(default_factory=GreyboxConfig)
-    test_size: int = Field(1000, ge=1)
+    blackbox_budget: int = Field(3000, ge=1, description="victim queries per black-box method and seed")
+    blackbox_attack: dict[str, Any] = Field(
+        default_factory=lambda: {"distill": {"train_frames": 2, "replay_ratio": 3, "final_epochs": 2,
+                                         "eval_every": 1500}},
+        description="overrides for every black-box method")
+    ceiling: bool = Field(True, description="also distil the student, same budget and schedule, on fresh clips of "
+                                            "the victim's own distribution: what a data-free method could reach")
+    greybox: GreyboxConfig = Field(default_factory=_demo_greybox)
+    test_size: int = Field(1000, ge=1, description="held-out clips every student and victim is measured on")
 
     @classmethod
     def quick(cls) -> "StudyConfig":
@@ -77,6 +98,11 @@ def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
     agree = [v["agreement"] for v in values if v.get("agreement") is not None]
     return Cell(top1=statistics.fmean(top1), agreement=statistics.fmean(agree) if agree else None, queries=queries,
                 top1_std=statistics.stdev(top1) if len(top1) > 1 else None, seeds=len(top1))
+
+
+def _shared(attack: dict[str, Any]) -> dict[str, Any]:
+    """The part of the black-box overrides every method understands (schedule, clip shape, checkpoints)."""
+    return {k: v for k, v in attack.items() if k in ("distill", "frames", "size", "chunk")}
 
 
 def _real_clips(cfg: StudyConfig, per_figure: int = 12) -> bytes:
@@ -105,6 +131,7 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
         for method in cfg.blackbox_methods:
             for seed in cfg.seeds:
                 job = BlackboxJob(victim=str(victim_path), student=pair.student, method=method,
+                                  student_kwargs=pair.student_kwargs,
                                   attack={**cfg.blackbox_attack, "budget": cfg.blackbox_budget, "seed": seed},
                                   test_size=cfg.test_size)
                 out = run_blackbox(job, run_dir / "blackbox" / f"{pair.victim}_{method}_seed{seed}", progress)
@@ -114,6 +141,19 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
                     (m, out["queries"]))
                 if seed == cfg.seeds[0]:
                     curves[method] = out["curve"]
+        ceiling = None
+        if cfg.ceiling:
+            tops = []
+            for seed in cfg.seeds:
+                job = BlackboxJob(victim=str(victim_path), student=pair.student, method="reference",
+                                  student_kwargs=pair.student_kwargs,
+                                  attack={**_shared(cfg.blackbox_attack), "budget": cfg.blackbox_budget, "seed": seed},
+                                  test_size=cfg.test_size)
+                out = run_blackbox(job, run_dir / "blackbox" / f"{pair.victim}_ceiling_seed{seed}", progress)
+                tops.append(out["metrics"]["top1"])
+                if seed == cfg.seeds[0]:
+                    curves["ceiling (victim's distribution)"] = out["curve"]
+            ceiling = statistics.fmean(tops)
         samples = run_dir / "blackbox" / f"{pair.victim}_{cfg.blackbox_methods[0]}_seed{cfg.seeds[0]}" / "samples"
         if (samples / "all.png").exists():
             name = f"synthetic_{pair.victim}.png"
@@ -123,7 +163,8 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
                                         "highest for it (frames left to right); compare with the real clips."))
         sparsity: dict[str, list[dict[str, float]]] = {}
         for seed in cfg.seeds:
-            gcfg = GreyboxRun(victim=str(victim_path), student=pair.student, test_size=cfg.test_size,
+            gcfg = GreyboxRun(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
+                              test_size=cfg.test_size,
                               attack=cfg.greybox.model_copy(update={"seed": seed}))
             result = run_greybox(gcfg, run_dir / "greybox", progress=progress)
             for key, label in GREYBOX_ROWS.items():
@@ -135,7 +176,8 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
                 for row in result.curve:
                     if "sparsity" in row and row.get("top1") is not None:
                         sparsity.setdefault(str(row.get("kind", "ticket")), []).append(row)
-        study.victims[pair.victim] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0)
+        study.victims[pair.victim] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0,
+                                                ceiling_top1=ceiling)
         name = f"curves_{pair.victim}.png"
         figures[name] = curves_plot(curves, f"{pair.victim} → {pair.student}: black box", victim_top1)
         study.figures.append(Figure(title=f"Accuracy vs queries, {pair.victim}", file=name,

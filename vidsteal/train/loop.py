@@ -33,6 +33,8 @@ class OptimConfig(BaseConfig):
     optimizer: Literal["adamw", "sgd"] = "adamw"
     warmup_epochs: float = Field(1.0, ge=0, description="linear warm-up length, in epochs")
     grad_clip: float | None = Field(1.0, description="max gradient norm; None disables clipping")
+    train_frames: int | None = Field(None, ge=1, description="train on this many random frames of each clip, in "
+                                     "order (TSN-style; for per-frame students, ~T/k times cheaper); None: all")
 
 
 class Callback:
@@ -106,6 +108,16 @@ def _load_checkpoint(ckpt_dir: Path, model: nn.Module, opt: torch.optim.Optimize
     return int(state["epoch"]), list(state["history"])
 
 
+def _frame_subset(loss_fn: LossFn, frames: int) -> LossFn:
+    """``loss_fn`` on ``frames`` random frames of the batch (the torch RNG is seeded per epoch: resumable)."""
+    def loss(model: nn.Module, clips: torch.Tensor, target: Any) -> dict[str, torch.Tensor]:
+        if frames < clips.shape[2]:
+            clips = clips[:, :, torch.randperm(clips.shape[2])[:frames].sort().values]
+        return loss_fn(model, clips, target)
+
+    return loss
+
+
 def fit(
     model: nn.Module,
     dataset: Dataset,
@@ -132,6 +144,8 @@ def fit(
     if len(dataset) == 0:
         raise ValueError("cannot train on an empty dataset")
     net = rt.prepare(model.train())
+    if cfg.train_frames is not None:
+        loss_fn = _frame_subset(loss_fn, cfg.train_frames)
     steps = math.ceil(len(dataset) / cfg.batch_size)
     opt = make_optimizer(model, cfg)
     factor = _schedule(cfg, steps)

@@ -1,6 +1,7 @@
-"""Black-box (data-free, query-only) extraction: class-embedding search over a generator prior, DFME, noise."""
+"""Black-box (data-free, query-only) extraction: class-embedding search over a generator prior, DFME, noise,
+and the reference ceiling (victim's own distribution, same budget) they are measured against."""
 
-from vidsteal.attacks.blackbox import dfme, embeddings, noise  # noqa: F401  (registration)
+from vidsteal.attacks.blackbox import dfme, embeddings, noise, reference  # noqa: F401  (registration)
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 
 __all__ = ["BlackboxAttack", "BlackboxConfig", "Session"]
