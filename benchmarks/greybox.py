@@ -31,32 +31,31 @@ from vidsteal.attacks.greybox import FinetuneConfig, GreyboxConfig, GreyboxData,
 from vidsteal.data.embedded import labeled_subset, make_auxiliary, make_split
 from vidsteal.distill.student import DistillConfig
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox, with_victim_benchmark
-from vidsteal.pipeline.victims import embedded_test_set, embedded_victim, victim_test_logits
+from vidsteal.pipeline.victims import demo_victim, embedded_test_set, embedded_victim, victim_test_logits
 from vidsteal.pruning import PruningConfig
 from vidsteal.train.loop import OptimConfig
 
-# Students narrowed for 2 shared CPU cores (see --help); the registry defaults are frame_cnn (32, 64, 128) and
-# frame_vit_tiny (width 192, patch 4).
-STUDENT_KWARGS = {
-    "frame_cnn": {"widths": [16, 32, 64]},
-    "frame_vit_tiny": {"embed_dim": 96, "patch_size": 8, "depth": 4, "num_heads": 3},
-}
+# The demo's students (vidsteal.pipeline.study): frame_cnn at its registry widths, frame_vit_tiny on 8 px patches
+# (16 tokens per 32 px frame); --full-students uses the registry defaults (ViT patch 4: ~4.5x slower on a CPU).
+STUDENT_KWARGS = {"frame_vit_tiny": {"patch_size": 8}}
 METHODS = (("scratch", "labeled only (no queries)"), ("kd", "aux-set KD"), ("finetune", "dense fine-tune"),
            ("ticket", "winning ticket (final level)"), ("best", "ticket* (best level, test-selected)"),
            ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, KD weights"))
 
 
 def attack_config(args: argparse.Namespace, seed: int) -> GreyboxConfig:
-    ft = OptimConfig(epochs=args.ft_epochs, batch_size=32, lr=args.ft_lr, warmup_epochs=1)
+    frames = {"train_frames": args.train_frames}  # per-frame students: a random frame subset per clip and step
+    ft = OptimConfig(epochs=args.ft_epochs, batch_size=32, lr=args.ft_lr, warmup_epochs=1, **frames)
     return GreyboxConfig(
         budget=args.aux_size, seed=seed, stages=("kd", "finetune", "lottery", "scratch"),
-        data=GreyboxData(aux_size=args.aux_size, labeled_fraction=args.labeled_fraction),
-        kd=DistillConfig(temperature=2.0, optim=OptimConfig(epochs=args.kd_epochs, batch_size=64, lr=3e-3)),
+        data=GreyboxData(aux_size=args.aux_size, labeled_fraction=args.labeled_fraction,
+                         labeled_pool=demo_victim("c3d_small").train_size),  # the victims' own training split
+        kd=DistillConfig(temperature=2.0, optim=OptimConfig(epochs=args.kd_epochs, batch_size=64, lr=3e-3, **frames)),
         finetune=FinetuneConfig(optim=ft),
         lottery=LotteryConfig(pruning=PruningConfig(fraction=args.prune_fraction), target_sparsity=args.target_sparsity,
                               rewind_epoch=args.rewind_epoch,
                               controls=("reinit", "random_mask") if args.random_mask else ("reinit",)),
-        scratch=OptimConfig(epochs=args.scratch_epochs, batch_size=32, lr=3e-3, warmup_epochs=1),
+        scratch=OptimConfig(epochs=args.scratch_epochs, batch_size=32, lr=3e-3, warmup_epochs=1, **frames),
     )
 
 
@@ -88,6 +87,7 @@ def main() -> None:
     parser.add_argument("--target-sparsity", type=float, default=0.75)
     parser.add_argument("--rewind-epoch", type=int, default=0)
     parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--train-frames", type=int, default=2, help="frames per clip and step (0 = all)")
     parser.add_argument("--random-mask", action="store_true", help="also run the random-mask control")
     parser.add_argument("--full-students", action="store_true", help="registry-default student widths (slow on CPU)")
     parser.add_argument("--victims", default=None, help="comma-separated victim files overriding the embedded ones")
@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/bench_greybox")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one seed: checks the path end to end")
     args = parser.parse_args()
+    args.train_frames = args.train_frames or None
     if args.quick:
         args.seeds, args.aux_size, args.kd_epochs, args.ft_epochs, args.scratch_epochs = 1, 128, 1, 1, 1
         args.test_size, args.target_sparsity = 200, 0.3
@@ -103,11 +104,11 @@ def main() -> None:
     started = time.perf_counter()
     test_set = embedded_test_set(size=args.test_size)
     # The victims' training split, rendered once: every seed draws its own stratified labeled fraction from it.
-    pool_cfg = GreyboxData()
+    pool_cfg = GreyboxData(labeled_pool=demo_victim("c3d_small").train_size)
     pool = make_split(pool_cfg.benchmark, "train", pool_cfg.labeled_pool, pool_cfg.pool_seed)
     summary = {"args": vars(args), "pairs": []}
     for (victim_arch, student), victim_file in zip(pairs, victims):
-        victim = Path(victim_file) if victim_file else embedded_victim(victim_arch, runs=args.victim_runs)
+        victim = Path(victim_file) if victim_file else embedded_victim(victim_arch, args.victim_runs, demo_victim(victim_arch))
         logits = victim_test_logits(victim, test_set)
         student_kwargs = {} if args.full_students else STUDENT_KWARGS.get(student, {})
         seeds = []

@@ -18,6 +18,7 @@ class Method(str, Enum):
     embeddings = "embeddings"
     dfme = "dfme"
     noise = "noise"
+    reference = "reference"  # not an attack: the ceiling, paid on the embedded victim's own distribution
 
 
 @extract_app.command("blackbox")
@@ -25,7 +26,8 @@ def blackbox(
     victim: Path = typer.Option(..., help="victim .safetensors written by vidsteal", exists=True, dir_okay=False),
     student: str = typer.Option("frame_cnn", help="registered student architecture"),
     budget: int = typer.Option(20_000, min=1, help="victim queries the attack may pay for (exact)"),
-    method: Method = typer.Option(Method.embeddings, help="embeddings | dfme | noise"),
+    method: Method = typer.Option(Method.embeddings, help="embeddings | dfme | noise | reference (the ceiling: "
+                                                            "fresh clips of an embedded victim's own distribution)"),
     seed: int = typer.Option(0),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of the method's config", exists=True),
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s",

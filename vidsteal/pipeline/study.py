@@ -22,6 +22,7 @@ from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.victims import embedded_victim
 from vidsteal.data.embedded import make_split
+from vidsteal.models import read_card
 from vidsteal.report.plots import clip_grid, curves_plot, sparsity_plot
 from vidsteal.report.render import write_report
 from vidsteal.report.study import Cell, Figure, Study, VictimInfo
@@ -60,11 +61,11 @@ class StudyConfig(BaseConfig):
         StudyPair(victim="c3d_small", student="frame_cnn"),
         # patch 8 on 32 px frames: 16 tokens, ~4.5x cheaper to train than patch 4 on the CPU
         StudyPair(victim="swin3d_small", student="frame_vit_tiny", student_kwargs={"patch_size": 8}))
-    victim: SupervisedConfig = Field(default_factory=lambda: SupervisedConfig(train_size=4000, optim={"epochs": 10}),
+    victim: SupervisedConfig = Field(default_factory=lambda: SupervisedConfig(train_size=4000, optim={"epochs": 8}),
                                      description="arch is set per pair")
     seeds: tuple[int, ...] = (0,)
     blackbox_methods: tuple[str, ...] = ("embeddings", "dfme", "noise")
-    blackbox_budget: int = Field(3000, ge=1, description="victim queries per black-box method and seed")
+    blackbox_budget: int = Field(2500, ge=1, description="victim queries per black-box method and seed")
     blackbox_attack: dict[str, Any] = Field(
         default_factory=lambda: {"distill": {"train_frames": 2, "replay_ratio": 3, "final_epochs": 2,
                                          "eval_every": 1500}},
@@ -179,7 +180,8 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
         study.victims[pair.victim] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0,
                                                 ceiling_top1=ceiling)
         name = f"curves_{pair.victim}.png"
-        figures[name] = curves_plot(curves, f"{pair.victim} → {pair.student}: black box", victim_top1)
+        figures[name] = curves_plot(curves, f"{pair.victim} → {pair.student}: black box", victim_top1,
+                                    chance=1 / read_card(victim_path).num_classes)
         study.figures.append(Figure(title=f"Accuracy vs queries, {pair.victim}", file=name,
                                     caption="Held-out top-1 of the student while the attack pays queries."))
         if sparsity:

@@ -23,6 +23,13 @@ def embedded_victim(arch: str = "c3d_small", runs: str | Path = "runs", cfg: Sup
     return run_dir / "model.safetensors"
 
 
+def demo_victim(arch: str) -> SupervisedConfig:
+    """The recipe ``vidsteal demo`` trains ``arch`` with, so benchmarks share its cached victims."""
+    from vidsteal.pipeline.study import StudyConfig  # the demo's config lives with the demo
+
+    return StudyConfig().victim.model_copy(update={"arch": arch})
+
+
 def victim_test_logits(victim_path: str | Path, test_set: ClipDataset) -> torch.Tensor:
     """The auditor's measurement of the victim on the held-out split (not paid queries)."""
     logits, _ = predict(load_model(victim_path), test_set)

@@ -19,18 +19,28 @@ def _png(fig: Any) -> bytes:
 
 
 def curves_plot(curves: dict[str, list[dict[str, float]]], title: str, victim_top1: float | None = None,
-                y: str = "top1") -> bytes:
-    """Student accuracy vs victim queries, one line per method; the victim's own top-1 as a dashed line."""
+                y: str = "top1", chance: float | None = None) -> bytes:
+    """Student accuracy vs victim queries, one line per method; the victim's own top-1 and chance as dashed lines.
+
+    The y axis fits the students (students far below the victim would otherwise be one flat line at the bottom);
+    a victim above the axis is named in the legend with its value."""
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    top = 0.0
     for method, points in sorted(curves.items()):
         pts = [p for p in points if y in p and "queries" in p]
         if pts:
             ax.plot([p["queries"] for p in pts], [p[y] for p in pts], marker="o", ms=3, label=method)
-    if victim_top1 is not None:
+            top = max(top, max(p[y] for p in pts))
+    ymax = min(1.0, max(0.1, 1.4 * top))
+    if victim_top1 is not None and victim_top1 <= ymax:
         ax.axhline(victim_top1, color="k", ls="--", lw=1, label="victim")
+    elif victim_top1 is not None:
+        ax.plot([], [], color="k", ls="--", lw=1, label=f"victim {100 * victim_top1:.1f}% (above the axis)")
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", lw=1, label="chance")
     ax.set_xlabel("victim queries")
     ax.set_ylabel(f"student {y} (held-out)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, ymax)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -40,12 +50,14 @@ def curves_plot(curves: dict[str, list[dict[str, float]]], title: str, victim_to
 def sparsity_plot(series: dict[str, list[dict[str, float]]], title: str) -> bytes:
     """Held-out top-1 vs sparsity per ticket kind (winning ticket vs random re-init control)."""
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    top = 0.0
     for kind, points in sorted(series.items()):
         pts = sorted(points, key=lambda p: p["sparsity"])
         ax.plot([100 * p["sparsity"] for p in pts], [p["top1"] for p in pts], marker="o", ms=3, label=kind)
+        top = max([top] + [p["top1"] for p in pts])
     ax.set_xlabel("sparsity (% weights pruned)")
     ax.set_ylabel("student top-1 (held-out)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, min(1.0, max(0.1, 1.4 * top)))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
