@@ -1,6 +1,6 @@
 """Render a report.html in headless Chromium and save a PNG screenshot, to check it shows its images.
 
-Usage: python benchmarks/report_screenshot.py runs/demo_<hash>/report.html [out.png]
+Usage: python benchmarks/report_screenshot.py runs/<timestamp>-demo_<hash>/report.html [out.png]
 Needs Debian's chromium (apt-get install chromium). Prints the screenshot path and the number of images the
 page holds; exits non-zero if Chromium fails or the screenshot is missing.
 """

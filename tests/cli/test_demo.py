@@ -11,7 +11,7 @@ def test_demo_quick_writes_a_report_consistent_with_its_metrics(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "vidsteal.cli", "demo", "--quick", "--runs", str(tmp_path)],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (run,) = tmp_path.glob("demo_*")
+    (run,) = tmp_path.glob("*-demo_*")  # runs/<timestamp>-demo_<config hash>
     study = json.loads((run / "study.json").read_text())
     md, page = (run / "report.md").read_text(), (run / "report.html").read_text()
     assert "vidsteal demo --quick" in md  # the exact command to reproduce
@@ -43,3 +43,15 @@ def test_configs_demo_yaml_is_what_vidsteal_demo_runs():
 
     path = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     assert load_config(StudyConfig, path, []) == StudyConfig()
+
+
+def test_study_folder_is_timestamped_and_found_again_by_config(tmp_path):
+    from vidsteal.pipeline.study import StudyConfig, study_folder
+
+    cfg = StudyConfig.quick()
+    first = study_folder(tmp_path, cfg, now=0)
+    assert first.name.endswith(f"-demo_{cfg.hash()}") and first.name[:8].isdigit()
+    first.mkdir()
+    assert study_folder(tmp_path, cfg, now=10**9) == first  # resumes instead of starting a new folder
+    other = cfg.model_copy(update={"blackbox_budget": 300})
+    assert study_folder(tmp_path, other, now=10**9).name != first.name

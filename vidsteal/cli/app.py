@@ -155,13 +155,13 @@ def demo(
     import shlex
     import sys
 
-    from vidsteal.pipeline.study import StudyConfig, run_study
+    from vidsteal.pipeline.study import StudyConfig, run_study, study_folder
 
     try:
         cfg = load_config(StudyConfig, config, set_ or [], base=StudyConfig.quick() if quick else None)
     except ConfigError as err:
         _fail(str(err))
-    run_dir = runs / f"demo_{cfg.hash()}"
+    run_dir = study_folder(runs, cfg)
     console.print(f"run folder: {run_dir}")
     command = "vidsteal " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with make_progress() as progress:

@@ -22,6 +22,7 @@ from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.victims import embedded_victim
 from vidsteal.data.embedded import make_split
+from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.models import read_card
 from vidsteal.report.plots import clip_grid, curves_plot, sparsity_plot
 from vidsteal.report.render import write_report
@@ -77,8 +78,6 @@ class StudyConfig(BaseConfig):
 
     @classmethod
     def quick(cls) -> "StudyConfig":
-        from vidsteal.data.synthetic import BenchmarkConfig
-
         bench = BenchmarkConfig(shapes=("square", "triangle"), motions=("right", "left", "cw"), frames=4, size=16)
         victim = SupervisedConfig(benchmark=bench, train_size=200, test_size=100,
                                   optim=OptimConfig(epochs=2, batch_size=32))
@@ -99,6 +98,17 @@ def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
     agree = [v["agreement"] for v in values if v.get("agreement") is not None]
     return Cell(top1=statistics.fmean(top1), agreement=statistics.fmean(agree) if agree else None, queries=queries,
                 top1_std=statistics.stdev(top1) if len(top1) > 1 else None, seeds=len(top1))
+
+
+def study_folder(runs: str | Path, cfg: StudyConfig, now: float | None = None) -> Path:
+    """``runs/<timestamp>-demo_<config hash>``: a new study gets the current time; the same config again finds
+    its existing folder (the latest, if several) and resumes there."""
+    runs = Path(runs)
+    tag = f"demo_{cfg.hash()}"
+    existing = sorted(runs.glob(f"*-{tag}")) if runs.is_dir() else []
+    if existing:
+        return existing[-1]
+    return runs / f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{tag}"
 
 
 def _shared(attack: dict[str, Any]) -> dict[str, Any]:
@@ -177,11 +187,21 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
                 for row in result.curve:
                     if "sparsity" in row and row.get("top1") is not None:
                         sparsity.setdefault(str(row.get("kind", "ticket")), []).append(row)
+        card = read_card(victim_path)
+        if pair.victim == cfg.pairs[0].victim:
+            study.notes.append(f"Chance is {100 / card.num_classes:.1f}% ({card.num_classes} classes); every number is "
+                               f"measured on {cfg.test_size} held-out clips the students never saw.")
+        if pair.student.startswith("frame_") and card.dataset is not None:
+            motions = len(BenchmarkConfig.model_validate(card.dataset).motions)
+            study.notes.append(f"{pair.student} classifies frames and averages them: it cannot see the "
+                               f"{motions} motions that split each shape into classes, so even a perfect per-frame "
+                               f"student is near {100 / motions:.0f}% top-1 on this benchmark; compare its cells "
+                               "with the ceiling row, not with the victim.")
         study.victims[pair.victim] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0,
                                                 ceiling_top1=ceiling)
         name = f"curves_{pair.victim}.png"
         figures[name] = curves_plot(curves, f"{pair.victim} → {pair.student}: black box", victim_top1,
-                                    chance=1 / read_card(victim_path).num_classes)
+                                    chance=1 / card.num_classes)
         study.figures.append(Figure(title=f"Accuracy vs queries, {pair.victim}", file=name,
                                     caption="Held-out top-1 of the student while the attack pays queries."))
         if sparsity:
