@@ -41,3 +41,14 @@ def test_finished_run_is_returned_as_is(make_job, tmp_path):
     job = make_job("noise", 100)
     first = run_blackbox(job, tmp_path / "run")
     assert run_blackbox(job, tmp_path / "run") == first
+
+
+def test_a_run_folder_refuses_a_different_job(make_job, tmp_path):
+    import pytest
+
+    from vidsteal.pipeline.blackbox import run_blackbox
+
+    first = run_blackbox(make_job("noise", 64), tmp_path / "run")
+    assert run_blackbox(make_job("noise", 64), tmp_path / "run") == first  # the same job: its finished result
+    with pytest.raises(ValueError, match="different black-box job"):
+        run_blackbox(make_job("noise", 128), tmp_path / "run")

@@ -20,7 +20,7 @@ import vidsteal.attacks.blackbox  # noqa: F401  (registers the black-box attacks
 from vidsteal.attacks.base import AttackContext, Progress
 from vidsteal.attacks.blackbox.samples import save_strips, strongest_per_class
 from vidsteal.attacks.registry import ATTACKS, create_attack
-from vidsteal.config import BaseConfig
+from vidsteal.config import BaseConfig, load_config
 from vidsteal.data.embedded import make_split
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.eval.evaluate import predict
@@ -45,6 +45,10 @@ class BlackboxJob(BaseConfig):
 def run_blackbox(job: BlackboxJob, run_dir: str | Path, progress: Progress | None = None) -> dict[str, Any]:
     """Run (or resume, or return the finished) job in ``run_dir``; returns the contents of ``metrics.json``."""
     run_dir = Path(run_dir)
+    saved = run_dir / "config.yaml"
+    if saved.exists() and load_config(BlackboxJob, saved, []) != job:
+        raise ValueError(f"{run_dir} holds a different black-box job (see its config.yaml); resuming it with other "
+                         "settings would mix two runs: choose another run folder")
     if (run_dir / "metrics.json").exists():
         return json.loads((run_dir / "metrics.json").read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
