@@ -31,6 +31,14 @@ def to_uint8_clips(batch: torch.Tensor) -> torch.Tensor:
     return batch.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 1, 3, 4).contiguous()
 
 
+def random_frames(clips: torch.Tensor, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``frames`` random frames of every ``(B, C, T, H, W)`` clip, kept in time order (the same frames for the whole
+    batch; TSN-style training of per-frame students). Clips with at most ``frames`` frames are returned whole."""
+    if frames >= clips.shape[2]:
+        return clips
+    return clips[:, :, torch.randperm(clips.shape[2], generator=generator)[:frames].sort().values]
+
+
 def check_model_input(batch: torch.Tensor, channels: int | None = 3) -> None:
     """Raise :class:`ClipError` unless ``batch`` is a finite float ``(B, C, T, H, W)`` tensor in ``[0, 1]``."""
     if not isinstance(batch, torch.Tensor):

@@ -116,6 +116,18 @@ def _shared(attack: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attack.items() if k in ("distill", "frames", "size", "chunk")}
 
 
+def _blackbox_seeds(cfg: StudyConfig, pair: StudyPair, victim_path: Path, method: str, attack: dict[str, Any],
+                    tag: str, run_dir: Path, progress: Progress | None) -> list[dict[str, Any]]:
+    """One black-box run per seed of ``cfg`` at the study's budget, in ``blackbox/<victim>_<tag>_seed<s>``."""
+    outs = []
+    for seed in cfg.seeds:
+        job = BlackboxJob(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
+                          method=method, attack={**attack, "budget": cfg.blackbox_budget, "seed": seed},
+                          test_size=cfg.test_size)
+        outs.append(run_blackbox(job, run_dir / "blackbox" / f"{pair.victim}_{tag}_seed{seed}", progress))
+    return outs
+
+
 def _real_clips(cfg: StudyConfig, per_figure: int = 12) -> bytes:
     test = make_split(cfg.victim.benchmark, "test", min(cfg.test_size, 4 * per_figure), cfg.victim.seed)
     first = {int(label): i for i, label in reversed(list(enumerate(test.labels.tolist())))}
@@ -140,31 +152,19 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
         curves: dict[str, list[dict[str, float]]] = {}
         victim_top1 = None
         for method in cfg.blackbox_methods:
-            for seed in cfg.seeds:
-                job = BlackboxJob(victim=str(victim_path), student=pair.student, method=method,
-                                  student_kwargs=pair.student_kwargs,
-                                  attack={**cfg.blackbox_attack, "budget": cfg.blackbox_budget, "seed": seed},
-                                  test_size=cfg.test_size)
-                out = run_blackbox(job, run_dir / "blackbox" / f"{pair.victim}_{method}_seed{seed}", progress)
+            outs = _blackbox_seeds(cfg, pair, victim_path, method, cfg.blackbox_attack, method, run_dir, progress)
+            for out in outs:
                 m = out["metrics"]
                 victim_top1 = m.get("victim_top1", victim_top1)
                 rows.setdefault(BLACKBOX_ROWS.get(method, method), {}).setdefault(pair.victim, []).append(
                     (m, out["queries"]))
-                if seed == cfg.seeds[0]:
-                    curves[method] = out["curve"]
+            curves[method] = outs[0]["curve"]
         ceiling = None
         if cfg.ceiling:
-            tops = []
-            for seed in cfg.seeds:
-                job = BlackboxJob(victim=str(victim_path), student=pair.student, method="reference",
-                                  student_kwargs=pair.student_kwargs,
-                                  attack={**_shared(cfg.blackbox_attack), "budget": cfg.blackbox_budget, "seed": seed},
-                                  test_size=cfg.test_size)
-                out = run_blackbox(job, run_dir / "blackbox" / f"{pair.victim}_ceiling_seed{seed}", progress)
-                tops.append(out["metrics"]["top1"])
-                if seed == cfg.seeds[0]:
-                    curves["ceiling (victim's distribution)"] = out["curve"]
-            ceiling = statistics.fmean(tops)
+            outs = _blackbox_seeds(cfg, pair, victim_path, "reference", _shared(cfg.blackbox_attack), "ceiling",
+                                   run_dir, progress)
+            curves["ceiling (victim's distribution)"] = outs[0]["curve"]
+            ceiling = statistics.fmean(out["metrics"]["top1"] for out in outs)
         samples = run_dir / "blackbox" / f"{pair.victim}_{cfg.blackbox_methods[0]}_seed{cfg.seeds[0]}" / "samples"
         if (samples / "all.png").exists():
             name = f"synthetic_{pair.victim}.png"

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from vidsteal.config import BaseConfig
+from vidsteal.data.clips import random_frames
 from vidsteal.train.distributed import LossFn, Runtime
 
 class OptimConfig(BaseConfig):
@@ -111,9 +112,7 @@ def _load_checkpoint(ckpt_dir: Path, model: nn.Module, opt: torch.optim.Optimize
 def _frame_subset(loss_fn: LossFn, frames: int) -> LossFn:
     """``loss_fn`` on ``frames`` random frames of the batch (the torch RNG is seeded per epoch: resumable)."""
     def loss(model: nn.Module, clips: torch.Tensor, target: Any) -> dict[str, torch.Tensor]:
-        if frames < clips.shape[2]:
-            clips = clips[:, :, torch.randperm(clips.shape[2])[:frames].sort().values]
-        return loss_fn(model, clips, target)
+        return loss_fn(model, random_frames(clips, frames), target)
 
     return loss
 

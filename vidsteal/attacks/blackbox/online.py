@@ -17,6 +17,7 @@ from torch import nn
 
 from vidsteal.attacks.blackbox.replay import ReplayBuffer
 from vidsteal.config import BaseConfig
+from vidsteal.data.clips import random_frames
 from vidsteal.distill.losses import LossName, distill_loss
 
 
@@ -73,9 +74,8 @@ class OnlineStudent:
             for group in self.opt.param_groups:
                 group["lr"] = self.cfg.lr if lr is None else lr
             clips, targets = buffer.sample(self.cfg.batch_size, self.rng)
-            if self.cfg.train_frames is not None and self.cfg.train_frames < clips.shape[2]:
-                keep = torch.randperm(clips.shape[2], generator=self.rng)[: self.cfg.train_frames].sort().values
-                clips = clips[:, :, keep]
+            if self.cfg.train_frames is not None:
+                clips = random_frames(clips, self.cfg.train_frames, self.rng)
             loss = distill_loss(self.model(clips), targets, self.loss, self.cfg.temperature)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
