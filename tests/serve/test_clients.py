@@ -124,6 +124,25 @@ def test_failed_batch_keeps_the_answered_prefix():
     assert oracle.queries == 4
 
 
+def test_budget_exceeded_reports_what_requests_after_the_refusal_paid():
+    """The race CI once hit with 3 concurrent requests, replayed in order: the server refused request 2 (spent 8 at
+    that moment) while requests 3 and 4 were paid; the error must report the final count, 10, not the 8."""
+    def paid(n: int, spent: int) -> httpx.Response:
+        reply = _answer(n)
+        body = json.loads(reply.content)
+        body["usage"] = {"budget": 10, "spent": spent, "left": 10 - spent}
+        return httpx.Response(200, json=body)
+
+    refused = httpx.Response(402, json={"error": "query budget exhausted", "budget": 10, "spent": 8})
+    script = Script(paid(4, 4), refused, paid(4, 8), paid(2, 10))
+    oracle = _scripted(script, retries=0, batch_size=4, max_concurrency=1)
+    with pytest.raises(OracleError) as err:
+        oracle.query(clips(16))
+    e = err.value
+    assert (e.limit, e.spent, e.requested, e.answered) == (10, 10, 16, 4)
+    assert sum(len(a) for _, a in e.paid_beyond_prefix) == 6 and oracle.queries == 10
+
+
 def test_http_oracle_sends_exact_float32():
     seen = {}
 

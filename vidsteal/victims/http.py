@@ -134,6 +134,16 @@ class RestOracle(Oracle):
             return Answers.cat(results)  # type: ignore[arg-type]
         raise self._partial_failure(batches, results, clips.shape[0])
 
+    def _note_usage(self, usage: dict[str, Any] | None) -> None:
+        """Keep the newest usage the server reported: with concurrent requests the one decoded last can be older,
+        so the highest ``spent`` wins (the server's count only grows)."""
+        if not usage:
+            return
+        with self._pool_lock:
+            known = (self.last_usage or {}).get("spent")
+            if known is None or (usage.get("spent") or 0) >= known:
+                self.last_usage = usage
+
     def _safe_batch(self, batch: torch.Tensor) -> Answers | RemoteError:
         try:
             path, body = self._request(batch)
@@ -166,9 +176,13 @@ class RestOracle(Oracle):
         answers = Answers.cat(prefix) if prefix else None
         answered = 0 if answers is None else len(answers)
         if isinstance(error, _Exhausted):  # the server's budget for this key ran out: same contract as a local one
+            # Every request has returned by now; concurrent ones may have paid after the first refusal reported its
+            # count, so the total spent is the highest count any response carried.
             usage = self.last_usage or {}
-            limit = error.limit if error.limit is not None else usage.get("budget")
-            spent = error.spent if error.spent is not None else usage.get("spent")
+            refusals = [r for r in results if isinstance(r, _Exhausted)] + [error]
+            limit = next((r.limit for r in refusals if r.limit is not None), usage.get("budget"))
+            counts = [r.spent for r in refusals if r.spent is not None] + [usage.get("spent")]
+            spent = max((c for c in counts if c is not None), default=None)
             out: OracleError = BudgetExceeded(-1 if limit is None else limit, -1 if spent is None else spent,
                                               requested, answered, answers)
         else:
@@ -255,7 +269,7 @@ class HttpOracle(RestOracle):
             mode = OutputMode.model_validate(body["output_mode"])
             labels = torch.tensor(body["labels"], dtype=torch.long).reshape(len(body["labels"]), -1)
             probs = None if body.get("probs") is None else torch.tensor(body["probs"], dtype=torch.float32)
-            self.last_usage = body.get("usage")
+            self._note_usage(body.get("usage"))
         except (KeyError, TypeError, ValueError) as err:
             raise RemoteError(200, f"malformed answer from the victim: {err}") from None
         if labels.shape[0] > n or (probs is not None and probs.shape != (labels.shape[0], self.num_classes)):

@@ -117,7 +117,7 @@ class OipOracle(RestOracle):
             usage = (body.get("parameters") or {}).get("usage")
         except (KeyError, TypeError, ValueError) as err:
             raise RemoteError(200, f"malformed OIP answer: {err}") from None
-        self.last_usage = usage or self.last_usage
+        self._note_usage(usage)
         if probs is not None and (probs.ndim != 2 or probs.shape != (n, self.num_classes)):
             raise RemoteError(200, f"output {self.probs_name!r} has shape {tuple(probs.shape)}, expected "
                                    f"({n}, {self.num_classes})")
