@@ -59,6 +59,15 @@ def test_dataset_safetensors_roundtrip(tiny_bench, tmp_path):
     ds.save(tmp_path / "d.safetensors")
     back = ClipDataset.load(tmp_path / "d.safetensors")
     assert torch.equal(back.clips, ds.clips) and back.classes == ds.classes
+    assert back.factors is not None and all(torch.equal(back.factors[k], ds.factors[k]) for k in ds.factors)
+
+
+def test_factors_name_each_class_shape_and_motion(tiny_bench):
+    ds = make_split(tiny_bench, "test", 8)
+    for c, name in enumerate(ds.classes):
+        shape, motion = int(ds.factors["shape"][c]), int(ds.factors["motion"][c])
+        assert name == f"{tiny_bench.shapes[shape]}_{tiny_bench.motions[motion]}"
+    assert ds.subset(torch.arange(3)).factors is ds.factors
 
 
 def test_unknown_shape_is_a_clear_error():

@@ -20,14 +20,20 @@ _CHUNK = 512  # bounds peak memory while rendering
 
 
 class ClipDataset(Dataset):
-    """In-memory clips + labels (label -1 = unlabeled); items are ``(uint8 (T, C, H, W), int)``."""
+    """In-memory clips + labels (label -1 = unlabeled); items are ``(uint8 (T, C, H, W), int)``.
 
-    def __init__(self, clips: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> None:
+    ``factors`` (optional) names what each class is made of, e.g. ``{"shape": (K,), "motion": (K,)}`` index
+    tensors for the embedded benchmark, so a student's errors can be split into appearance and motion.
+    """
+
+    def __init__(self, clips: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                 factors: dict[str, torch.Tensor] | None = None) -> None:
         if clips.ndim != 5 or clips.dtype != torch.uint8:
             raise ValueError(f"expected uint8 clips (N, T, C, H, W), got {clips.dtype} {tuple(clips.shape)}")
         if labels.shape[0] != clips.shape[0]:
             raise ValueError(f"{clips.shape[0]} clips but {labels.shape[0]} labels")
         self.clips, self.labels, self.classes = clips, labels.long(), classes
+        self.factors = factors
 
     def __len__(self) -> int:
         return self.clips.shape[0]
@@ -36,13 +42,14 @@ class ClipDataset(Dataset):
         return self.clips[i], int(self.labels[i])
 
     def subset(self, index: torch.Tensor) -> "ClipDataset":
-        return ClipDataset(self.clips[index], self.labels[index], self.classes)
+        return ClipDataset(self.clips[index], self.labels[index], self.classes, self.factors)
 
     def save(self, path: str | Path) -> None:
         """Write as safetensors (clips, labels) with the class list in the metadata; no pickle."""
         from safetensors.torch import save_file
 
-        save_file({"clips": self.clips.contiguous(), "labels": self.labels}, str(path),
+        factors = {f"factor.{k}": v for k, v in (self.factors or {}).items()}
+        save_file({"clips": self.clips.contiguous(), "labels": self.labels, **factors}, str(path),
                   metadata={"classes": "\n".join(self.classes)})
 
     @classmethod
@@ -51,7 +58,9 @@ class ClipDataset(Dataset):
 
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            return cls(f.get_tensor("clips"), f.get_tensor("labels"), meta.get("classes", "").split("\n"))
+            factors = {k.removeprefix("factor."): f.get_tensor(k) for k in f.keys() if k.startswith("factor.")}
+            return cls(f.get_tensor("clips"), f.get_tensor("labels"), meta.get("classes", "").split("\n"),
+                       factors or None)
 
 
 def _generator(seed: int, split: str) -> torch.Generator:
@@ -69,7 +78,13 @@ def make_split(cfg: BenchmarkConfig, split: str, n: int, seed: int = 0) -> ClipD
         render_clips(labels[i : i + _CHUNK] // n_motion, labels[i : i + _CHUNK] % n_motion, cfg, g)
         for i in range(0, n, _CHUNK)
     ]
-    return ClipDataset(torch.cat(chunks), labels, classes)
+    return ClipDataset(torch.cat(chunks), labels, classes, benchmark_factors(cfg))
+
+
+def benchmark_factors(cfg: BenchmarkConfig) -> dict[str, torch.Tensor]:
+    """Per class, its shape index and its motion index (class = shape * motions + motion)."""
+    index = torch.arange(len(cfg.shapes) * len(cfg.motions))
+    return {"shape": index // len(cfg.motions), "motion": index % len(cfg.motions)}
 
 
 def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0) -> ClipDataset:

@@ -16,7 +16,7 @@ from vidsteal.config import BaseConfig
 from vidsteal.distill.losses import LossName, distill_loss
 from vidsteal.distill.transfer import TransferSet
 from vidsteal.eval.evaluate import predict
-from vidsteal.eval.metrics import agreement, topk_accuracy
+from vidsteal.eval.metrics import agreement, factor_accuracy, topk_accuracy
 from vidsteal.train.loop import Callback, LossFn, OptimConfig, fit
 
 
@@ -37,9 +37,13 @@ def distill_loss_fn(loss: LossName, temperature: float) -> LossFn:
 
 
 def measure(student: nn.Module, test_set: Dataset, victim_logits: torch.Tensor | None) -> dict[str, float]:
-    """Held-out top-1/top-5 of the student, and its agreement with the victim's test predictions."""
+    """Held-out top-1/top-5 of the student, its agreement with the victim's test predictions and, when the test
+    set's classes are factored (the embedded benchmark: shape x motion), the accuracy on each factor."""
     logits, labels = predict(student, test_set)
     out = {"top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5)}
+    factors = getattr(test_set, "factors", None) or getattr(getattr(test_set, "dataset", None), "factors", None)
+    for name, class_factor in (factors or {}).items():
+        out[f"{name}_acc"] = factor_accuracy(logits, labels, class_factor)
     if victim_logits is not None:
         out["agreement"] = agreement(logits, victim_logits)
         out["victim_top1"] = topk_accuracy(victim_logits, labels, 1)

@@ -29,3 +29,13 @@ def per_class_accuracy(scores: torch.Tensor, labels: torch.Tensor, num_classes: 
         sel = labels == c
         out.append((pred[sel] == c).float().mean().item() if sel.any() else None)
     return out
+
+
+def factor_accuracy(scores: torch.Tensor, labels: torch.Tensor, class_factor: torch.Tensor) -> float:
+    """Accuracy on one factor of the classes (e.g. the shape of ``triangle_cw``): the predicted class counts as
+    right when it shares the true class's value of that factor. ``class_factor`` maps class -> factor value."""
+    if scores.shape[0] == 0:
+        raise ValueError("no predictions to score")
+    if class_factor.shape[0] != scores.shape[1]:
+        raise ValueError(f"class_factor covers {class_factor.shape[0]} classes, scores have {scores.shape[1]}")
+    return (class_factor[scores.argmax(1)] == class_factor[labels]).float().mean().item()

@@ -86,6 +86,7 @@ def run_blackbox(job: BlackboxJob, run_dir: str | Path, progress: Progress | Non
 
 def write_curve(curve: list[dict[str, float]], path: Path) -> None:
     keys = ["queries", "paid", "top1", "top5", "agreement", "student_steps", "seconds"]
+    keys += sorted({k for point in curve for k in point if k.endswith("_acc")})  # per-factor accuracy, if any
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
