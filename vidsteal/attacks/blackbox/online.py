@@ -32,6 +32,8 @@ class OnlineDistillConfig(BaseConfig):
     batch_size: int = Field(32, ge=1)
     replay_ratio: float = Field(4.0, ge=0, description="student clip-steps per paid query while querying")
     final_epochs: float = Field(2.0, ge=0, description="passes over the whole buffer after the last query")
+    balance: float = Field(0.0, ge=0, description="class-balanced replay: draw clips with weight count(victim "
+                                                   "top-1)^-balance (0 uniform, 1 every answered class equally)")
     eval_every: int = Field(1000, ge=1, description="queries between held-out evaluations (the curve)")
     eval_size: int | None = Field(None, description="test clips per curve point (None: all); the final one uses all")
     train_frames: int | None = Field(None, ge=1, description="train on this many random frames of each clip "
@@ -73,7 +75,7 @@ class OnlineStudent:
         for _ in range(steps):
             for group in self.opt.param_groups:
                 group["lr"] = self.cfg.lr if lr is None else lr
-            clips, targets = buffer.sample(self.cfg.batch_size, self.rng)
+            clips, targets = buffer.sample(self.cfg.batch_size, self.rng, self.cfg.balance)
             if self.cfg.train_frames is not None:
                 clips = random_frames(clips, self.cfg.train_frames, self.rng)
             loss = distill_loss(self.model(clips), targets, self.loss, self.cfg.temperature)

@@ -3,6 +3,11 @@
 Paid answers are the scarcest thing in black-box extraction, so none is used once and thrown away (as DFME does
 with its generator's samples): the student keeps revisiting all of them. Clips are held as uint8
 ``(N, T, C, H, W)`` (what the victim saw after 8-bit quantisation; 24 KB per 8x32x32 clip), grown by doubling.
+
+Synthetic clips are answered very unevenly (on the embedded c3d victim, 4,000 embedding clips: 1,052 top-1
+``triangle_zoom_in``, 0 for four classes), and a student trained on them uniformly learns that imbalance.
+``sample(balance=b)`` draws each clip with weight ``count(its victim top-1)^-b``: 0 is uniform, 1 gives every answered
+class the same share of the student's steps (no queries involved).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ class ReplayBuffer:
         self._clips: torch.Tensor | None = None
         self._targets = torch.zeros(0, num_classes)
         self.size = 0
+        self.top1_counts = torch.zeros(num_classes)  # how often each class is the victim's top-1 in the buffer
 
     def __len__(self) -> int:
         return self.size
@@ -41,13 +47,19 @@ class ReplayBuffer:
             self._targets = torch.cat([self._targets, torch.empty(cap - self._targets.shape[0], self.num_classes)])
         self._clips[self.size:need] = stored
         self._targets[self.size:need] = targets.float()
+        self.top1_counts += torch.bincount(targets.argmax(1), minlength=self.num_classes).float()
         self.size = need
 
-    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` uniformly drawn (with replacement) float clips and their targets."""
+    def sample(self, n: int, generator: torch.Generator, balance: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` float clips and their targets drawn with replacement: uniformly, or class-balanced by the victim's
+        top-1 with ``balance`` > 0 (see the module docstring)."""
         if self.size == 0:
             raise ValueError("the replay buffer is empty")
-        index = torch.randint(0, self.size, (n,), generator=generator)
+        if balance > 0:
+            weights = self.top1_counts.clamp(min=1).pow(-balance)[self.targets.argmax(1)]
+            index = torch.multinomial(weights, n, replacement=True, generator=generator)
+        else:
+            index = torch.randint(0, self.size, (n,), generator=generator)
         return to_model_input(self.clips[index]), self.targets[index]
 
     @property
