@@ -53,6 +53,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_search": {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 1.0}}},  # the prior alone, victim-labelled
     "disagreement": {"pool": {"select": "disagreement"}},
     "no_augment": {"pool": {"augment": 0.0}},
+    "balanced": {"distill": {"balance": 1.0}},  # class-balanced replay of the paid clips (student side only)
 }
 
 
