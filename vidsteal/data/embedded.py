@@ -73,12 +73,10 @@ def make_split(cfg: BenchmarkConfig, split: str, n: int, seed: int = 0) -> ClipD
     g = _generator(seed, split)
     labels = torch.arange(n) % len(classes)
     labels = labels[torch.randperm(n, generator=g)]
-    n_motion = len(cfg.motions)
-    chunks = [
-        render_clips(labels[i : i + _CHUNK] // n_motion, labels[i : i + _CHUNK] % n_motion, cfg, g)
-        for i in range(0, n, _CHUNK)
-    ]
-    return ClipDataset(torch.cat(chunks), labels, classes, benchmark_factors(cfg))
+    factors = benchmark_factors(cfg)  # the one class -> (shape, motion) mapping, also used to score students
+    shape, motion = factors["shape"][labels], factors["motion"][labels]
+    chunks = [render_clips(shape[i : i + _CHUNK], motion[i : i + _CHUNK], cfg, g) for i in range(0, n, _CHUNK)]
+    return ClipDataset(torch.cat(chunks), labels, classes, factors)
 
 
 def benchmark_factors(cfg: BenchmarkConfig) -> dict[str, torch.Tensor]:

@@ -24,7 +24,6 @@ class ReplayBuffer:
         self._clips: torch.Tensor | None = None
         self._targets = torch.zeros(0, num_classes)
         self.size = 0
-        self.top1_counts = torch.zeros(num_classes)  # how often each class is the victim's top-1 in the buffer
 
     def __len__(self) -> int:
         return self.size
@@ -47,7 +46,6 @@ class ReplayBuffer:
             self._targets = torch.cat([self._targets, torch.empty(cap - self._targets.shape[0], self.num_classes)])
         self._clips[self.size:need] = stored
         self._targets[self.size:need] = targets.float()
-        self.top1_counts += torch.bincount(targets.argmax(1), minlength=self.num_classes).float()
         self.size = need
 
     def sample(self, n: int, generator: torch.Generator, balance: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +54,9 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("the replay buffer is empty")
         if balance > 0:
-            weights = self.top1_counts.clamp(min=1).pow(-balance)[self.targets.argmax(1)]
+            top1 = self.targets.argmax(1)
+            counts = torch.bincount(top1, minlength=self.num_classes).float()
+            weights = counts.pow(-balance)[top1]  # every class indexed here occurs, so no count is 0
             index = torch.multinomial(weights, n, replacement=True, generator=generator)
         else:
             index = torch.randint(0, self.size, (n,), generator=generator)
@@ -69,6 +69,11 @@ class ReplayBuffer:
     @property
     def targets(self) -> torch.Tensor:
         return self._targets[: self.size]
+
+    @property
+    def top1_counts(self) -> torch.Tensor:
+        """How often each class is the victim's top-1 among the buffered answers."""
+        return torch.bincount(self.targets.argmax(1), minlength=self.num_classes).float()
 
     def transfer_set(self) -> TransferSet:
         return TransferSet(self.clips, self.targets)
