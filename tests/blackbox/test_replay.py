@@ -17,7 +17,8 @@ def test_buffer_grows_and_samples_what_was_added():
         buf.add(clips, torch.nn.functional.one_hot(torch.full((100,), i % 3), 3).float())
     assert len(buf) == 500 and buf.clips.dtype == torch.uint8
     clips, targets = buf.sample(64, g)
-    level = (clips[:, 0, 0, 0, 0] * 10).round().long()  # which add each sample came from
+    assert clips.shape == (64, 2, 3, 4, 4) and clips.dtype == torch.uint8  # as stored: (N, T, C, H, W), 8-bit
+    level = (clips[:, 0, 0, 0, 0].float() / 255 * 10).round().long()  # which add each sample came from
     assert torch.equal(targets.argmax(1), level % 3)
 
 

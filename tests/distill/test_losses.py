@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vidsteal.distill.losses import distill_loss, kd_loss, soft_targets
+from vidsteal.distill.losses import distill_loss, kd_loss, l1_logits_loss, soft_targets
 from vidsteal.victims.outputs import OutputKind, OutputMode, apply_output_mode
 
 PROBS = torch.tensor([[0.6, 0.25, 0.1, 0.05], [0.1, 0.2, 0.3, 0.4]])
@@ -35,3 +35,11 @@ def test_kd_is_zero_when_student_matches():
     logits = torch.log(PROBS)
     assert kd_loss(logits, PROBS, temperature=3.0).abs() < 1e-5
     assert distill_loss(logits, PROBS, "l1_logits").abs() < 1e-5
+
+
+def test_per_clip_l1_is_dfmes_disagreement_and_averages_to_the_loss():
+    logits, targets = torch.randn(3, 4), torch.softmax(torch.randn(3, 4), 1)
+    per_clip = l1_logits_loss(logits, targets, per_clip=True)
+    assert per_clip.shape == (3,) and (per_clip >= 0).all()
+    torch.testing.assert_close(per_clip.mean(), l1_logits_loss(logits, targets))
+    assert l1_logits_loss(torch.log(targets) + 5.0, targets, per_clip=True).abs().max() < 1e-5  # shift-invariant

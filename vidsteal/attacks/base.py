@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from vidsteal.config import BaseConfig
+from vidsteal.train.distributed import Runtime
 from vidsteal.victims.base import Oracle
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total)
@@ -41,12 +42,14 @@ class AttackContext:
         test_set: held-out labeled real clips, for measurement only.
         victim_logits: the victim's predictions on ``test_set`` (auditor-side, not paid queries).
         progress: optional ``(stage, done, total)`` reporter for the CLI's progress bars.
+        runtime: where and how the student trains (device, mixed precision, torchrun ranks); None: one CPU process.
     """
 
     run_dir: Path
     test_set: Dataset | None = None
     victim_logits: torch.Tensor | None = None
     progress: Progress | None = None
+    runtime: Runtime | None = None
 
     def report(self, stage: str, done: int, total: int | None = None) -> None:
         if self.progress is not None:

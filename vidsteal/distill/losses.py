@@ -54,11 +54,13 @@ def kd_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.
     return F.kl_div(log_student, targets, reduction="batchmean") * temperature**2
 
 
-def l1_logits_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """DFME's loss: L1 between mean-centred victim log-probabilities and mean-centred student logits."""
+def l1_logits_loss(logits: torch.Tensor, targets: torch.Tensor, per_clip: bool = False) -> torch.Tensor:
+    """DFME's loss: L1 between mean-centred victim log-probabilities and mean-centred student logits; the mean over
+    the batch, or with ``per_clip`` one value per clip (DFME's disagreement, which its generator ascends)."""
     log_t = torch.log(targets.clamp(min=1e-8))
     log_t = log_t - log_t.mean(1, keepdim=True)
-    return (logits - logits.mean(1, keepdim=True) - log_t).abs().mean()
+    distance = (logits - logits.mean(1, keepdim=True) - log_t).abs()
+    return distance.mean(1) if per_clip else distance.mean()
 
 
 def distill_loss(logits: torch.Tensor, targets: torch.Tensor, loss: LossName = "kd", temperature: float = 1.0) -> torch.Tensor:

@@ -1,11 +1,11 @@
-"""Train a student on a transfer set with the loss the victim's output mode allows, then measure it."""
+"""A student distilled from victim answers: its recipe, its loss for :func:`~vidsteal.train.loop.fit`, its measure.
+
+Students train with the one training stack (:mod:`vidsteal.train`): on a transfer set with ``fit`` and
+:func:`distill_loss_fn`, or online during a black-box attack
+(:class:`~vidsteal.attacks.blackbox.online.OnlineStudent`).
+"""
 
 from __future__ import annotations
-
-import json
-import time
-from pathlib import Path
-from typing import Any, Sequence
 
 import torch
 from pydantic import Field
@@ -14,10 +14,9 @@ from torch.utils.data import Dataset
 
 from vidsteal.config import BaseConfig
 from vidsteal.distill.losses import LossName, distill_loss
-from vidsteal.distill.transfer import TransferSet
 from vidsteal.eval.evaluate import predict
 from vidsteal.eval.metrics import agreement, factor_accuracy, topk_accuracy
-from vidsteal.train.loop import Callback, LossFn, OptimConfig, fit
+from vidsteal.train.loop import LossFn, OptimConfig
 
 
 class DistillConfig(BaseConfig):
@@ -38,8 +37,10 @@ def distill_loss_fn(loss: LossName, temperature: float) -> LossFn:
 
 def measure(student: nn.Module, test_set: Dataset, victim_logits: torch.Tensor | None) -> dict[str, float]:
     """Held-out top-1/top-5 of the student, its agreement with the victim's test predictions and, when the test
-    set's classes are factored (the embedded benchmark: shape x motion), the accuracy on each factor."""
-    logits, labels = predict(student, test_set)
+    set's classes are factored (the embedded benchmark: shape x motion), the accuracy on each factor. Runs where
+    the student's weights are."""
+    weight = next(student.parameters(), None)
+    logits, labels = predict(student, test_set, device="cpu" if weight is None else str(weight.device))
     out = {"top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5)}
     factors = getattr(test_set, "factors", None) or getattr(getattr(test_set, "dataset", None), "factors", None)
     for name, class_factor in (factors or {}).items():
@@ -48,28 +49,3 @@ def measure(student: nn.Module, test_set: Dataset, victim_logits: torch.Tensor |
         out["agreement"] = agreement(logits, victim_logits)
         out["victim_top1"] = topk_accuracy(victim_logits, labels, 1)
     return out
-
-
-def distill(
-    student: nn.Module,
-    transfer: TransferSet,
-    cfg: DistillConfig,
-    loss: LossName,
-    *,
-    test_set: Dataset | None = None,
-    victim_logits: torch.Tensor | None = None,
-    ckpt_dir: str | Path | None = None,
-    callbacks: Sequence[Callback] = (),
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Fit ``student`` on ``transfer``; returns the training history and, with a test set, held-out metrics."""
-    start = time.perf_counter()
-    history = fit(student, transfer, distill_loss_fn(cfg.loss or loss, cfg.temperature), cfg.optim, seed=seed,
-                  ckpt_dir=ckpt_dir, callbacks=callbacks)
-    result: dict[str, Any] = {"history": history, "train_clips": len(transfer),
-                              "train_seconds": time.perf_counter() - start}
-    if test_set is not None:
-        result.update(measure(student, test_set, victim_logits))
-    if ckpt_dir is not None:
-        Path(ckpt_dir, "result.json").write_text(json.dumps(result, indent=2))
-    return result

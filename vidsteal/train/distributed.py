@@ -1,7 +1,11 @@
-"""How :func:`vidsteal.train.loop.fit` executes: device, torchrun data parallelism, mixed precision, accumulation.
+"""How vidsteal trains: device, torchrun data parallelism, mixed precision, accumulation, the optimiser step.
 
-Launch any vidsteal training with ``torchrun --nproc_per_node=N ...`` and pass ``Runtime.from_env()`` to ``fit``.
-Plain ``torch.distributed`` (DDP), not Lightning Fabric or Accelerate: ``fit`` already owns the optimiser,
+Both training loops run on a :class:`Runtime`: :func:`vidsteal.train.loop.fit` over datasets (:meth:`Runtime.steps`)
+and the black-box online student over replay batches (:meth:`Runtime.split`); both step through
+:meth:`Runtime.train_step`. Launch any vidsteal training with ``torchrun --nproc_per_node=N ...`` and pass
+``Runtime.from_env()`` to ``fit`` (or in the black-box ``AttackContext``).
+
+Plain ``torch.distributed`` (DDP), not Lightning Fabric or Accelerate: vidsteal already owns the optimiser,
 schedule, seeding and a pickle-free checkpoint format, so what scale-out adds is a process group, a DDP wrapper,
 a batch split, autocast and a GradScaler. That is this file, with no new dependency, and it keeps the batch split
 explicit, which the equal-weights guarantee below depends on.
@@ -13,13 +17,14 @@ DDP averages gradients over ranks, so 1 process, N ranks or accumulation give th
 rounding. Per-rank statistics (BatchNorm: use ``sync_batchnorm`` on GPU) and dropout noise are the exceptions. A
 last step with fewer samples than ranks is dropped when running multi-rank.
 
-Checkpoints: rank 0 writes, every rank waits, every rank reads on resume. Callbacks run on every rank; those that
-write files should check :attr:`Runtime.is_main`. Victim queries go through rank 0 only
+Checkpoints (:mod:`vidsteal.train.checkpoint`): rank 0 writes, every rank waits, every rank reads on resume.
+Callbacks run on every rank; those that write files should check :attr:`Runtime.is_main`. Victim queries go through rank 0 only
 (:class:`vidsteal.train.distributed_oracle.RankZeroOracle`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -101,17 +106,28 @@ class Runtime:
 
     def steps(self, dataset: Dataset, order: torch.Tensor, batch_size: int) -> Iterator[Iterator[MicroBatch]]:
         """For each optimiser step, this rank's micro-batches (consume each step's before asking for the next)."""
-        plan = []
-        for batch in order.split(batch_size):
-            if len(batch) < self.world_size:
-                continue  # cannot give every rank a sample; only a last, tiny step of a multi-rank epoch
-            share = batch.tensor_split(self.world_size)[self.rank]
-            plan.append(([m.tolist() for m in share.tensor_split(min(self.accumulate, len(share)))], len(batch)))
+        plan = [([m.tolist() for m in self._shard(batch)], len(batch)) for batch in order.split(batch_size)]
+        plan = [(micro, total) for micro, total in plan if micro]
         loader = DataLoader(dataset, batch_sampler=[m for micro, _ in plan for m in micro], collate_fn=collate_skip,
                             num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
         batches = iter(loader)
         for micro, total in plan:
             yield self._micro_batches(batches, len(micro), total)
+
+    def split(self, clips: torch.Tensor, target: Any) -> Iterator[MicroBatch]:
+        """This rank's micro-batches of one in-memory step ``(uint8 clips, target)`` (the black-box student's replay
+        batches); weighted like :meth:`steps`, so every rank must pass the same whole batch."""
+        micro = self._shard(torch.arange(clips.shape[0]))
+        for i, index in enumerate(micro):
+            yield clips[index], target[index], len(index) * self.world_size / clips.shape[0], i == len(micro) - 1
+
+    def _shard(self, batch: torch.Tensor) -> list[torch.Tensor]:
+        """This rank's share of one step's indices, cut into micro-batches; none when the step has fewer samples than
+        ranks (only a last, tiny step of a multi-rank epoch)."""
+        if len(batch) < self.world_size:
+            return []
+        share = batch.tensor_split(self.world_size)[self.rank]
+        return list(share.tensor_split(min(self.accumulate, len(share))))
 
     def _micro_batches(self, batches: Iterator, count: int, total: int) -> Iterator[MicroBatch]:
         for i in range(count):
@@ -125,8 +141,11 @@ class Runtime:
             yield clips, target, clips.shape[0] * self.world_size / total, i == count - 1
 
     def train_step(self, net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn,
-                   micro_batches: Iterator[MicroBatch], grad_clip: float | None) -> tuple[float, int]:
-        """Forward/backward every micro-batch (gradients synchronised on the last), then one optimiser step.
+                   micro_batches: Iterator[MicroBatch], grad_clip: float | None, at: str = "") -> tuple[float, int]:
+        """Forward/backward every micro-batch (gradients synchronised on the last), clip, one optimiser step.
+
+        Args:
+            at: where in training this step is, for the error raised when the loss is not finite.
 
         Returns:
             The sum of per-sample losses over this rank's samples, and their number.
@@ -147,6 +166,8 @@ class Runtime:
                 nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
             self.scaler.step(opt)
             self.scaler.update()
+        if not math.isfinite(loss_sum):
+            raise FloatingPointError(f"loss became {loss_sum / max(count, 1)} at {at}; lower the learning rate")
         return loss_sum, count
 
     def global_mean(self, total: float, count: int) -> float:

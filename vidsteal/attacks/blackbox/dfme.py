@@ -20,12 +20,12 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
-from vidsteal.attacks.blackbox.optim_state import load_optimizer_tensors, optimizer_tensors
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.zeroth_order import forward_differences
 from vidsteal.attacks.registry import register_attack
-from vidsteal.distill.losses import LossName
+from vidsteal.distill.losses import LossName, l1_logits_loss
 from vidsteal.models.generators.dfme import ClipGenerator
+from vidsteal.train.checkpoint import load_optimizer_tensors, optimizer_tensors
 from vidsteal.victims.base import Oracle
 from vidsteal.victims.outputs import OutputKind
 
@@ -38,14 +38,6 @@ class DFMEConfig(BlackboxConfig):
     eps: float = Field(1e-3, gt=0, description="forward-difference step (L2 norm of the probe)")
     student_queries: int = Field(5, ge=0, description="labelled generator batches per generator step (DFME's n_S)")
     lr_generator: float = Field(5e-4, gt=0)
-
-
-def per_clip_l1(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """DFME's disagreement per clip: L1 between mean-centred student logits and victim log-probabilities."""
-    log_t = torch.log(targets.clamp(min=1e-8))
-    log_t = log_t - log_t.mean(1, keepdim=True)
-    s = student_logits - student_logits.mean(1, keepdim=True)
-    return (s - log_t).abs().mean(1)
 
 
 @register_attack
@@ -100,7 +92,7 @@ class DFMEAttack(BlackboxAttack):
             paid, _, targets = session.pay(points)
             if paid.shape[0] < points.shape[0]:
                 raise _OutOfBudget
-            return per_clip_l1(logits, targets)
+            return l1_logits_loss(logits, targets, per_clip=True)
 
         try:
             grad, _ = forward_differences(disagreement, clips.detach(), self.config.directions, self.config.eps,

@@ -2,23 +2,29 @@
 
 Training is measured in *clip-steps per paid query* (``replay_ratio``), so every method gets the same student
 compute per query at equal budgets, and a short final phase (``final_epochs`` over the whole buffer, learning rate
-cosine-decayed to zero) settles the student once the budget is spent.
+cosine-decayed to zero) settles the student once the budget is spent. The training stack itself (optimiser,
+schedule, step, runtime, checkpoints) is the one in :mod:`vidsteal.train`; this module only decides what to train
+on and when.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import Field
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vidsteal.attacks.blackbox.replay import ReplayBuffer
 from vidsteal.config import BaseConfig
 from vidsteal.data.clips import random_frames
-from vidsteal.distill.losses import LossName, distill_loss
+from vidsteal.distill.losses import LossName
+from vidsteal.distill.student import distill_loss_fn
+from vidsteal.train.checkpoint import load_checkpoint, save_checkpoint
+from vidsteal.train.distributed import Runtime
+from vidsteal.train.optim import make_optimizer, set_lr, warmup_cosine
 
 
 class OnlineDistillConfig(BaseConfig):
@@ -42,16 +48,21 @@ class OnlineDistillConfig(BaseConfig):
 
 
 class OnlineStudent:
-    """A student, its optimiser and a step counter; trains on batches drawn from a :class:`ReplayBuffer`."""
+    """A student, its optimiser and a step counter; trains on batches drawn from a :class:`ReplayBuffer`.
 
-    def __init__(self, student: nn.Module, cfg: OnlineDistillConfig, loss: LossName, seed: int) -> None:
-        self.model, self.cfg, self.loss = student, cfg, loss
-        params = [p for p in student.parameters() if p.requires_grad]
-        decay = [p for p in params if p.ndim >= 2]
-        rest = [p for p in params if p.ndim < 2]
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                      {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    Optimiser, schedule, step and checkpoint format are the ones :func:`~vidsteal.train.loop.fit` uses
+    (:mod:`vidsteal.train.optim`, :meth:`Runtime.train_step`, :mod:`vidsteal.train.checkpoint`); ``runtime``
+    says where and how it trains (default: one CPU process in float32).
+    """
+
+    def __init__(self, student: nn.Module, cfg: OnlineDistillConfig, loss: LossName, seed: int,
+                 runtime: Runtime | None = None) -> None:
+        self.model, self.cfg = student, cfg
+        self.runtime = runtime or Runtime("cpu", precision="32")
+        self.net = self.runtime.prepare(student)
+        self.opt = make_optimizer(student, cfg.lr, cfg.weight_decay)
         self.rng = torch.Generator().manual_seed(seed * 7_919 + 17)
+        self.loss_fn = distill_loss_fn(loss, cfg.temperature)
         self.steps = 0
         self.debt = 0.0  # clip-steps owed to the replay ratio, carried between chunks
 
@@ -63,58 +74,53 @@ class OnlineStudent:
         return steps
 
     def train(self, buffer: ReplayBuffer, steps: int, lr: float | None = None) -> float:
-        """Run ``steps`` optimiser steps on uniform buffer batches; returns the mean loss."""
+        """Run ``steps`` optimiser steps on buffer batches (at ``lr``, default ``cfg.lr``); returns the mean loss."""
         if steps <= 0 or len(buffer) == 0:
             return float("nan")
-        with torch.enable_grad():  # callers may pay for queries inside no_grad blocks
-            return self._train(buffer, steps, lr)
-
-    def _train(self, buffer: ReplayBuffer, steps: int, lr: float | None) -> float:
-        self.model.train()
+        self.net.train()
+        set_lr(self.opt, self.cfg.lr if lr is None else lr)
         total = 0.0
-        for _ in range(steps):
-            for group in self.opt.param_groups:
-                group["lr"] = self.cfg.lr if lr is None else lr
-            clips, targets = buffer.sample(self.cfg.batch_size, self.rng, self.cfg.balance)
-            if self.cfg.train_frames is not None:
-                clips = random_frames(clips, self.cfg.train_frames, self.rng)
-            loss = distill_loss(self.model(clips), targets, self.loss, self.cfg.temperature)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.opt.step()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"student loss became {value} at step {self.steps}; lower distill.lr")
-            total += value
-            self.steps += 1
+        with torch.enable_grad():  # callers may pay for queries inside no_grad blocks
+            for _ in range(steps):
+                clips, targets = buffer.sample(self.cfg.batch_size, self.rng, self.cfg.balance)
+                if self.cfg.train_frames is not None:  # one frame subset per step, however the runtime splits it
+                    clips = random_frames(clips.transpose(1, 2), self.cfg.train_frames, self.rng).transpose(1, 2)
+                micro = self.runtime.split(clips, targets)
+                loss_sum, count = self.runtime.train_step(self.net, self.opt, self.loss_fn, micro, grad_clip=1.0,
+                                                          at=f"student step {self.steps} (distill.lr)")
+                total += loss_sum / max(count, 1)
+                self.steps += 1
         return total / steps
 
     def finish(self, buffer: ReplayBuffer) -> None:
         """``final_epochs`` passes over the buffer, learning rate cosine-decayed from ``lr`` to 0."""
         steps = math.ceil(self.cfg.final_epochs * len(buffer) / self.cfg.batch_size)
         for i in range(steps):
-            self.train(buffer, 1, lr=self.cfg.lr * 0.5 * (1 + math.cos(math.pi * i / max(steps, 1))))
+            self.train(buffer, 1, lr=self.cfg.lr * warmup_cosine(i, steps))
 
     @torch.no_grad()
     def probs(self, clips: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Student softmax on float clips, in eval mode (for query selection; costs no victim queries)."""
         was = self.model.training
         self.model.eval()
-        out = torch.cat([torch.softmax(self.model(c), 1) for c in clips.split(batch_size)])
+        device = self.runtime.device
+        out = torch.cat([torch.softmax(self.model(c.to(device)), 1).cpu() for c in clips.split(batch_size)])
         self.model.train(was)
         return out
 
-    # -- checkpoints -------------------------------------------------------------------------------------
-    def save(self, folder: Path) -> dict:
-        state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-        save_file(state, str(folder / "student.safetensors"))
-        torch.save(self.opt.state_dict(), folder / "student_optim.pt")  # tensors and plain containers only
-        save_file({"rng": self.rng.get_state()}, str(folder / "student_rng.safetensors"))
-        return {"steps": self.steps, "debt": self.debt}
+    # -- checkpoints (the format of vidsteal.train.checkpoint) ---------------------------------------------
+    def save(self, root: Path, tag: int, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """Commit a checkpoint of the student with the caller's ``meta`` and ``tensors`` beside it."""
+        save_checkpoint(root, tag, self.model, self.opt, {**meta, "student": {"steps": self.steps, "debt": self.debt}},
+                        self.runtime, {**tensors, "student.rng": self.rng.get_state()})
 
-    def load(self, folder: Path, meta: dict) -> None:
-        self.model.load_state_dict(load_file(str(folder / "student.safetensors")))
-        self.opt.load_state_dict(torch.load(folder / "student_optim.pt", map_location="cpu", weights_only=True))
-        self.rng.set_state(load_file(str(folder / "student_rng.safetensors"))["rng"])
-        self.steps, self.debt = int(meta["steps"]), float(meta["debt"])
+    def load(self, root: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        """Restore the student from ``root``; returns the caller's ``(meta, tensors)``, or None without a checkpoint."""
+        restored = load_checkpoint(root, self.model, self.opt, self.runtime)
+        if restored is None:
+            return None
+        meta, tensors = restored
+        self.rng.set_state(tensors.pop("student.rng"))
+        mine = meta.pop("student")
+        self.steps, self.debt = int(mine["steps"]), float(mine["debt"])
+        return meta, tensors

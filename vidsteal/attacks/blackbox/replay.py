@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from vidsteal.data.clips import to_model_input, to_uint8_clips
-from vidsteal.distill.transfer import TransferSet
+from vidsteal.data.clips import to_uint8_clips
 
 
 class ReplayBuffer:
@@ -49,8 +48,8 @@ class ReplayBuffer:
         self.size = need
 
     def sample(self, n: int, generator: torch.Generator, balance: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` float clips and their targets drawn with replacement: uniformly, or class-balanced by the victim's
-        top-1 with ``balance`` > 0 (see the module docstring)."""
+        """``n`` stored uint8 clips ``(n, T, C, H, W)`` and their targets, drawn with replacement: uniformly, or
+        class-balanced by the victim's top-1 with ``balance`` > 0 (see the module docstring)."""
         if self.size == 0:
             raise ValueError("the replay buffer is empty")
         if balance > 0:
@@ -60,7 +59,7 @@ class ReplayBuffer:
             index = torch.multinomial(weights, n, replacement=True, generator=generator)
         else:
             index = torch.randint(0, self.size, (n,), generator=generator)
-        return to_model_input(self.clips[index]), self.targets[index]
+        return self.clips[index], self.targets[index]
 
     @property
     def clips(self) -> torch.Tensor:
@@ -74,9 +73,6 @@ class ReplayBuffer:
     def top1_counts(self) -> torch.Tensor:
         """How often each class is the victim's top-1 among the buffered answers."""
         return torch.bincount(self.targets.argmax(1), minlength=self.num_classes).float()
-
-    def transfer_set(self) -> TransferSet:
-        return TransferSet(self.clips, self.targets)
 
 
 def transfer_stats(targets: torch.Tensor) -> dict[str, float]:

@@ -5,7 +5,7 @@ which sends them through the oracle (the budget is enforced there and, for a
 :class:`~vidsteal.victims.ledger.LoggedOracle`, every answer is durable before it is used), appends them to the
 replay buffer, trains the student by the replay ratio and adds a point to the accuracy-vs-queries curve every
 ``eval_every`` queries. Between steps the base class checkpoints (student, optimiser, the attack's own tensors and
-RNG state) every ``chunk`` queries.
+RNG state, in the one format of :mod:`vidsteal.train.checkpoint`) every ``chunk`` queries.
 
 Resume: re-running the same command reloads the latest checkpoint and rebuilds the buffer from the query log
 (clips paid up to the checkpoint); the attack then repeats, with its restored RNG, the steps after the
@@ -14,8 +14,6 @@ checkpoint, whose clips the log answers for free, so nothing is paid twice and t
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from abc import abstractmethod
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import Subset
 
@@ -59,7 +57,7 @@ class Session:
         self.oracle, self.context, self.cfg = oracle, context, cfg
         self.frames, self.size, self.num_classes = cfg.frames, cfg.size, oracle.num_classes
         self.buffer = ReplayBuffer(oracle.num_classes)
-        self.learner = OnlineStudent(student, cfg.distill, loss, cfg.seed)
+        self.learner = OnlineStudent(student, cfg.distill, loss, cfg.seed, context.runtime)
         self.used = self.white_box = 0
         self.exhausted = False
         self.curve: list[dict[str, float]] = []
@@ -125,40 +123,27 @@ class Session:
         return self.used + self.white_box - self.last_ckpt >= self.cfg.chunk
 
     def checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        """Write a complete checkpoint folder, then switch ``state/latest`` to it (the commit point)."""
+        """Commit the student, the session's counters and the attack's ``(tensors, meta)`` as one checkpoint."""
         spent = self.used + self.white_box
-        folder = self.state_dir / f"ckpt_{spent:010d}"
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        learner = self.learner.save(folder)
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(folder / "attack.safetensors"))
-        session = {"used": self.used, "white_box": self.white_box, "buffer": len(self.buffer),
-                   "curve": self.curve, "next_eval": self.next_eval, "learner": learner, "attack": meta,
-                   "exhausted": self.exhausted}
-        (folder / "session.json").write_text(json.dumps(session))
-        tmp = self.state_dir / "latest.tmp"
-        tmp.write_text(folder.name)
-        tmp.replace(self.state_dir / "latest")
-        for old in self.state_dir.glob("ckpt_*"):
-            if old != folder:
-                shutil.rmtree(old, ignore_errors=True)
+        session = {"used": self.used, "white_box": self.white_box, "buffer": len(self.buffer), "curve": self.curve,
+                   "next_eval": self.next_eval, "exhausted": self.exhausted}
+        self.learner.save(self.state_dir, spent, {"session": session, "attack": meta},
+                          {f"attack.{k}": v for k, v in tensors.items()})
         self.last_ckpt = spent
 
     def restore(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """Load the latest checkpoint if any; returns the attack's ``(tensors, meta)`` or None for a fresh run."""
-        latest = self.state_dir / "latest"
-        if not latest.exists():
+        restored = self.learner.load(self.state_dir)
+        if restored is None:
             return None
-        folder = self.state_dir / latest.read_text().strip()
-        session = json.loads((folder / "session.json").read_text())
-        self.learner.load(folder, session["learner"])
+        meta, tensors = restored
+        session = meta["session"]
         self.used, self.white_box = int(session["used"]), int(session["white_box"])
         self.curve, self.next_eval = list(session["curve"]), int(session["next_eval"])
-        self.exhausted = bool(session.get("exhausted", False))
+        self.exhausted = bool(session["exhausted"])
         self._refill(int(session["buffer"]))
         self.last_ckpt = self.used + self.white_box
-        return load_file(str(folder / "attack.safetensors")), session["attack"]
+        return {k[len("attack."):]: v for k, v in tensors.items() if k.startswith("attack.")}, meta["attack"]
 
     def _refill(self, count: int) -> None:
         """Rebuild the buffer from the first ``count`` logged answers (free: nothing is re-queried)."""
@@ -190,7 +175,7 @@ class Session:
                                                             "metrics": {k: v for k, v in final.items()
                                                                         if k in ("top1", "top5", "agreement")}}))
         else:
-            save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
+            save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
         metrics = {**{k: v for k, v in final.items() if k not in ("queries", "paid")},
                    "queries": self.used + self.white_box, "paid": self.used, "white_box": self.white_box,
                    "buffer": len(self.buffer), "transfer_set": transfer_stats(self.buffer.targets), **extra}
