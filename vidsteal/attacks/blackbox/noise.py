@@ -18,7 +18,7 @@ from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Se
 from vidsteal.attacks.registry import register_attack
 
 
-class NoiseConfig(BlackboxConfig):
+class NoiseAttackConfig(BlackboxConfig):
     batch: int = Field(256, ge=1, description="clips rendered and paid per step")
     scales: tuple[int, ...] = Field((2, 4, 8, 16, 32), description="side of the random field before upsampling")
 
@@ -41,8 +41,8 @@ def noise_clips(n: int, frames: int, size: int, scales: tuple[int, ...], g: torc
 @register_attack
 class NoiseAttack(BlackboxAttack):
     name = "noise"
-    config_class: ClassVar[type[NoiseConfig]] = NoiseConfig  # type: ignore[assignment]
-    config: NoiseConfig
+    config_class: ClassVar[type[NoiseAttackConfig]] = NoiseAttackConfig  # type: ignore[assignment]
+    config: NoiseAttackConfig
 
     def setup(self, session: Session) -> None:
         self.rng = torch.Generator().manual_seed(self.config.seed * 1_000_003 + 5)

@@ -136,11 +136,6 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 
-def motion_prior(n: int, generator: torch.Generator | None = None, scale: float = 1.0) -> torch.Tensor:
-    """Random raw motion parameters (std ``scale``): a diverse starting point for search and baselines."""
-    return torch.randn(n, MOTION_DIMS, generator=generator) * scale
-
-
 def frame_difference(clips: torch.Tensor) -> torch.Tensor:
     """Mean absolute change between consecutive frames, per clip: 0 for static clips."""
     return (clips[:, :, 1:] - clips[:, :, :-1]).abs().flatten(1).mean(1)
