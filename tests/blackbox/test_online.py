@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vidsteal.attacks.base import AttackContext
 from vidsteal.attacks.blackbox.online import OnlineDistillConfig, OnlineStudent
 from vidsteal.attacks.blackbox.replay import ReplayBuffer
+from vidsteal.attacks.registry import create_attack
 from vidsteal.models import create_model
 from vidsteal.train.distributed import Runtime
+from vidsteal.victims import LocalOracle, LoggedOracle, QueryBudget
 
 
 def _buffer() -> ReplayBuffer:
@@ -46,3 +49,25 @@ def test_a_non_finite_student_loss_is_reported():
         next(student.model.parameters()).fill_(float("nan"))
     with pytest.raises(FloatingPointError, match=r"student step 0 \(distill.lr\); lower the learning rate"):
         student.train(_buffer(), 1)
+
+
+class CountingRuntime(Runtime):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("cpu", **kwargs)
+        self.calls = 0
+
+    def train_step(self, *args, **kwargs):
+        self.calls += 1
+        return super().train_step(*args, **kwargs)
+
+
+def test_the_attack_contexts_runtime_trains_the_black_box_student(victim_path, tmp_path):
+    runtime = CountingRuntime(precision="bf16", accumulate=2)
+    attack = create_attack("noise", {"budget": 96, "frames": 4, "size": 16, "batch": 32, "chunk": 64,
+                                     "distill": {"eval_every": 64, "final_epochs": 1.0, "batch_size": 16}})
+    oracle = LoggedOracle(LocalOracle.from_file(victim_path), tmp_path / "queries", QueryBudget(96))
+    with oracle:
+        result = attack.run(oracle, create_model("test_frame_cnn", 6), AttackContext(tmp_path, runtime=runtime))
+    during = 96 * 4 // 16  # replay_ratio 4: 24 steps while querying, then one pass over the 96 buffered clips
+    assert runtime.calls == during + 96 // 16 == 30
+    assert result.queries == 96 and (tmp_path / "state" / "state.json").exists()
