@@ -27,13 +27,15 @@ from typing import Any
 
 import torch
 
+from vidsteal import runs
 from vidsteal.attacks.blackbox.replay import transfer_stats
 from vidsteal.data.embedded import make_split
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.distill.student import measure
 from vidsteal.models.registry import load_model, read_card
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
-from vidsteal.pipeline.victims import demo_victim, embedded_victim
+from vidsteal.pipeline.study import demo_victim
+from vidsteal.pipeline.victims import embedded_victim
 from vidsteal.distill.losses import soft_targets
 from vidsteal.victims import QueryLedger
 
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace, pair: str, method: str, tag: str, seed: int, b
     attack = merge({"budget": budget, "seed": seed, "distill": distill_config(args, student)}, overrides or {})
     job = BlackboxJob(victim=str(victim), student=student, method=method, attack=attack, test_size=args.test_size,
                       student_kwargs=STUDENT_KWARGS.get(student, {}))
-    folder = args.runs / pair / f"{tag}_b{budget}_s{seed}_{job.hash()}"
+    folder = runs.named(args.runs / pair, f"{tag}_b{budget}_s{seed}", job)
     start = time.perf_counter()
     out = run_blackbox(job, folder)
     m = out["metrics"]

@@ -28,10 +28,12 @@ import time
 from pathlib import Path
 
 from vidsteal.attacks.greybox import FinetuneConfig, GreyboxConfig, GreyboxData, GreyboxDatasets, LotteryConfig
-from vidsteal.data.embedded import labeled_subset, make_auxiliary, make_split
+from vidsteal.data.embedded import make_auxiliary, make_split
+from vidsteal.data.subsets import labeled_subset
 from vidsteal.distill.student import DistillConfig
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox, with_victim_benchmark
-from vidsteal.pipeline.victims import demo_victim, embedded_test_set, embedded_victim, victim_test_logits
+from vidsteal.pipeline.study import demo_victim
+from vidsteal.pipeline.victims import embedded_test_set, embedded_victim, victim_test_logits
 from vidsteal.pruning import PruningConfig
 from vidsteal.train.loop import OptimConfig
 

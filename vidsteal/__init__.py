@@ -7,7 +7,8 @@ Library first: every CLI command is one of these calls.
 """
 
 from vidsteal.config import BaseConfig, ConfigError, load_config
-from vidsteal.data.embedded import ClipDataset, labeled_subset, make_auxiliary, make_split
+from vidsteal.data.embedded import ClipDataset, make_auxiliary, make_split
+from vidsteal.data.subsets import labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.eval.evaluate import evaluate, predict
 from vidsteal.models import ModelCard, create_model, list_models, load_model, save_model

@@ -1,17 +1,16 @@
 """Typed configs: pydantic models that forbid unknown keys, load from YAML, take ``a.b=v`` overrides, hash to a name.
 
-Every experiment is a config; the resolved config is written into its run folder, and the short hash of its
-values names that folder, so re-running the same command finds (and resumes) the same run.
+Every experiment is a config; the resolved config is written into its run folder (see :mod:`vidsteal.runs`), and
+the short hash of its non-default values names that folder, so re-running the same command finds (and resumes)
+the same run, and adding a field with a default renames no folder.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Iterable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,13 +30,16 @@ class BaseConfig(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
-    def hash(self, length: int = 8) -> str:
-        """Short content hash of all values; identical configs share a run folder."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:length]
+    def hash(self, length: int = 8, exclude: dict[str, Any] | None = None, full: bool = False) -> str:
+        """Short content hash of the values that differ from their defaults (at every nesting level); equal
+        configs share a run folder, and a field added later with a default leaves every hash as it was.
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        Args:
+            exclude: fields left out (pydantic's nested ``exclude``), e.g. the seed of a per-seed sub-folder.
+            full: hash all values instead (the scheme run folders were named by before; for finding them).
+        """
+        data = self.model_dump(mode="json", exclude=exclude, exclude_defaults=not full)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:length]
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -81,16 +83,3 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: Iterabl
     except ValidationError as err:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
         raise ConfigError(f"invalid {cls.__name__}" + (f" in {path}" if path else "") + ":\n" + "\n".join(lines)) from None
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: str | Path) -> Iterator[None]:
-    """Exclusive lock on a run folder; the OS releases it if the process dies, so a killed run never blocks."""
-    path = Path(run_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -46,7 +46,8 @@ def test_configs_demo_yaml_is_what_vidsteal_demo_runs():
 
 
 def test_study_folder_is_timestamped_and_found_again_by_config(tmp_path):
-    from vidsteal.pipeline.study import StudyConfig, study_folder
+    from vidsteal.pipeline.study import StudyConfig
+    from vidsteal.runs import study_folder
 
     cfg = StudyConfig.quick()
     first = study_folder(tmp_path, cfg, now=0)

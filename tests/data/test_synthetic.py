@@ -1,6 +1,7 @@
 import torch
 
-from vidsteal.data.embedded import ClipDataset, labeled_subset, make_auxiliary, make_split
+from vidsteal.data.embedded import ClipDataset, make_auxiliary, make_split
+from vidsteal.data.subsets import labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vidsteal.data.folder import SkippedVideoWarning
-from vidsteal.data.fullscale import MomentsInTime, UCF101, create_dataset, kinetics, labeled_fraction
+from vidsteal.data.fullscale import MomentsInTime, UCF101, create_dataset, kinetics
+from vidsteal.data.subsets import labeled_subset as labeled_fraction
 from vidsteal.data.transforms import ClipTransform
 
 SMALL = ClipTransform(num_frames=4, resize=32, crop=32)

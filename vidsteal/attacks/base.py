@@ -8,7 +8,6 @@ them only to report accuracy, never to train.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,11 +64,10 @@ class AttackResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     student_path: Path | None = None
 
-    def save(self, run_dir: Path) -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "metrics.json").write_text(json.dumps(
-            {"metrics": self.metrics, "queries": self.queries, "curve": self.curve,
-             "student": None if self.student_path is None else str(self.student_path)}, indent=2))
+    def as_dict(self) -> dict[str, Any]:
+        """What a pipeline writes as the run's ``metrics.json`` (see :func:`vidsteal.runs.finish`)."""
+        return {"metrics": self.metrics, "queries": self.queries, "curve": self.curve,
+                "student": None if self.student_path is None else str(self.student_path)}
 
 
 class Attack(ABC):

@@ -15,6 +15,7 @@ from vidsteal.cli import blackbox as _blackbox  # noqa: F401,E402  (registers `v
 from vidsteal.cli.progress import StageBars, TrainProgress, console, make_progress
 from vidsteal.config import ConfigError, load_config
 from vidsteal.models import list_models, load_model, read_card
+from vidsteal.runs import baselines_folder, study_folder, train_folder
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="vidsteal: measure how easily a video classifier can be stolen through its query API.")
@@ -46,7 +47,7 @@ def train_victim(
         cfg = load_config(SupervisedConfig, config, overrides)
     except ConfigError as err:
         _fail(str(err))
-    run_dir = runs / f"train_{cfg.arch}_{cfg.hash()}"
+    run_dir = train_folder(runs, cfg)
     console.print(f"run folder: {run_dir}")
     with make_progress() as progress:
         result = train_supervised(cfg, run_dir, callbacks=[TrainProgress(progress, cfg.arch, cfg.optim.epochs)])
@@ -155,7 +156,7 @@ def demo(
     import shlex
     import sys
 
-    from vidsteal.pipeline.study import StudyConfig, run_study, study_folder
+    from vidsteal.pipeline.study import StudyConfig, run_study
 
     try:
         cfg = load_config(StudyConfig, config, set_ or [], base=StudyConfig.quick() if quick else None)
@@ -224,11 +225,11 @@ def labeled_baselines(
     quick: bool = typer.Option(False, help="tiny sizes: the same path in about a minute"),
 ) -> None:
     """Victim plus labeled-data students (per-frame vs 3D): how much the benchmark needs motion."""
-    from vidsteal.pipeline.demo import DemoConfig, run_demo
+    from vidsteal.pipeline.baselines import BaselinesConfig, run_baselines
 
-    cfg = DemoConfig.quick() if quick else DemoConfig()
+    cfg = BaselinesConfig.quick() if quick else BaselinesConfig()
     with make_progress() as progress:
-        result = run_demo(cfg, runs / f"baselines_{cfg.hash()}",
+        result = run_baselines(cfg, baselines_folder(runs, cfg),
                           progress_factory=lambda label, epochs: TrainProgress(progress, label, epochs))
     table = Table(title="embedded benchmark: models trained with real labels, held-out test split")
     for col in ("model", "role", "top-1", "top-5", "shape acc", "motion acc", "train s"):

@@ -9,16 +9,16 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from vidsteal.attacks.blackbox import BlackboxAttack
+from vidsteal.attacks.registry import ATTACKS, list_attacks
 from vidsteal.cli.extract import extract_app
 from vidsteal.cli.progress import StageBars, console, make_progress
 from vidsteal.config import ConfigError, load_config
+from vidsteal.runs import RunMismatch, blackbox_folder
 
-
-class Method(str, Enum):
-    embeddings = "embeddings"
-    dfme = "dfme"
-    noise = "noise"
-    reference = "reference"  # not an attack: the ceiling, paid on the embedded victim's own distribution
+# Every registered black-box attack is a --method choice; `reference` is the ceiling, not an attack: it pays for
+# fresh clips of the embedded victim's own distribution.
+Method = Enum("Method", {n: n for n in list_attacks() if issubclass(ATTACKS.get(n), BlackboxAttack)}, type=str)
 
 
 @extract_app.command("blackbox")
@@ -26,8 +26,8 @@ def blackbox(
     victim: Path = typer.Option(..., help="victim .safetensors written by vidsteal", exists=True, dir_okay=False),
     student: str = typer.Option("frame_cnn", help="registered student architecture"),
     budget: int = typer.Option(20_000, min=1, help="victim queries the attack may pay for (exact)"),
-    method: Method = typer.Option(Method.embeddings, help="embeddings | dfme | noise | reference (the ceiling: "
-                                                            "fresh clips of an embedded victim's own distribution)"),
+    method: Method = typer.Option("embeddings", help="a registered black-box attack; reference = the ceiling "
+                                  "(fresh clips of an embedded victim's own distribution)"),
     seed: int = typer.Option(0),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of the method's config", exists=True),
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s",
@@ -39,7 +39,6 @@ def blackbox(
     run_dir: Optional[Path] = typer.Option(None, help="explicit run folder (default: runs/blackbox_<method>_<hash>)"),
 ) -> None:
     """Steal a victim with queries only; re-running the same command resumes from the query log."""
-    from vidsteal.attacks.registry import ATTACKS
     from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
     from vidsteal.victims import OutputMode
 
@@ -51,13 +50,13 @@ def blackbox(
     except (ConfigError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2)
-    folder = run_dir or runs / f"blackbox_{method.value}_{job.hash()}"
+    folder = run_dir or blackbox_folder(runs, job)
     console.print(f"run folder: {folder}")
     with make_progress() as progress:
         report = StageBars(progress)
         try:
             out = run_blackbox(job, folder, progress=report)
-        except RuntimeError as err:  # e.g. gradient mode against a victim that only answers queries
+        except (RuntimeError, RunMismatch) as err:  # e.g. gradient mode against a victim that only answers queries
             console.print(f"[red]error:[/red] {err}")
             raise typer.Exit(2)
     m = out["metrics"]

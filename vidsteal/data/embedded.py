@@ -12,7 +12,6 @@ import torch
 from torch.utils.data import Dataset
 
 from vidsteal.data.auxiliary import FAMILIES, render_auxiliary
-from vidsteal.data.subsets import make_labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig, render_clips
 
 _SPLIT_CODES = {"train": 1, "test": 2, "val": 3, "aux": 4}
@@ -92,7 +91,3 @@ def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0) -> ClipDataset:
     chunks = [render_auxiliary(fam[i : i + _CHUNK], cfg.frames, cfg.size, g) for i in range(0, n, _CHUNK)]
     return ClipDataset(torch.cat(chunks), torch.full((n,), -1), list(FAMILIES))
 
-
-def labeled_subset(dataset: ClipDataset, fraction: float, seed: int = 0) -> ClipDataset:
-    """A class-stratified ``fraction`` of a labeled dataset (at least one clip per class), fixed by seed."""
-    return dataset.subset(torch.tensor(make_labeled_subset(dataset.labels, fraction, seed), dtype=torch.long))

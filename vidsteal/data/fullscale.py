@@ -3,7 +3,7 @@
 All build on :mod:`vidsteal.data.folder`: samples are ``(uint8 clip (T, C, H, W), label)``, files listed but
 absent are counted in ``missing`` (one summary warning), unreadable files are probed away into ``skipped``.
 Layouts are those of the official distributions; each function's docstring shows the tree it expects.
-``labeled_fraction`` picks the grey-box attacker's stratified, reproducible k% of a labeled set, by video.
+The grey-box attacker's stratified k% of one of them is :func:`vidsteal.data.subsets.labeled_subset` (by video).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from vidsteal.data.decode import VIDEO_EXTENSIONS
 from vidsteal.data.folder import (
@@ -24,7 +24,6 @@ from vidsteal.data.folder import (
     SkippedVideoWarning,
     VideoFileDataset,
     list_files,
-    make_labeled_subset,
 )
 from vidsteal.data.transforms import ClipTransform
 from vidsteal.registry import Registry
@@ -150,12 +149,6 @@ class UCF101(VideoFileDataset):
         if missing:
             warnings.warn(f"{len(missing)} of {len(missing) + len(videos)} videos in {list_path} are missing "
                           f"under {root} (first: {missing[0]})", SkippedVideoWarning, stacklevel=2)
-
-
-def labeled_fraction(dataset: VideoFileDataset, fraction: float, seed: int) -> Subset:
-    """The attacker's labeled k%: a class-stratified, reproducible fraction of the *videos* (all their clips)."""
-    videos = make_labeled_subset(dataset.video_labels, fraction, seed)
-    return Subset(dataset, dataset.clips_of(videos))
 
 
 # Registered by name so configs can say `data: {name: kinetics400, root: ...}`.

@@ -1,15 +1,16 @@
 """One black-box extraction run, end to end: victim file + student architecture + attack -> a run folder.
 
-The run folder holds ``config.yaml`` (the resolved job), ``queries/`` (the durable query log), ``state/``
-(checkpoints), ``student.safetensors``, ``metrics.json``, ``curve.csv`` (accuracy vs queries) and ``samples/``
-(one PNG strip per victim class). Re-running the same job resumes it; a finished job is returned as is.
+The run folder (see :mod:`vidsteal.runs`) holds ``config.yaml`` (the job), ``attack.yaml`` (the attack's config
+with every default resolved), ``queries/`` (the durable query log), ``state/`` (checkpoints),
+``student.safetensors``, ``curve.csv`` (accuracy vs queries), ``samples/`` (one PNG strip per victim class) and,
+last, ``metrics.json``. Re-running the same job resumes it; a finished job is returned as is. The folder is named
+by the job's explicit settings; ``attack.yaml`` makes a changed attack default an error on re-opening instead of an
+old result returned as if made with the new default.
 The held-out test split and the victim's predictions on it are the auditor's measurement, never training data.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,17 @@ import vidsteal.attacks.blackbox  # noqa: F401  (registers the black-box attacks
 from vidsteal.attacks.base import AttackContext, Progress
 from vidsteal.attacks.blackbox.samples import save_strips, strongest_per_class
 from vidsteal.attacks.registry import ATTACKS, create_attack
-from vidsteal.config import BaseConfig, load_config
+from vidsteal import runs
+from vidsteal.config import BaseConfig
 from vidsteal.data.embedded import make_split
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.eval.evaluate import predict
 from vidsteal.eval.metrics import topk_accuracy
 from vidsteal.models import create_model, read_card
 from vidsteal.victims import LocalOracle, LoggedOracle, OutputMode, QueryBudget
+
+
+CURVE_COLUMNS = ("queries", "paid", "top1", "top5", "agreement", "student_steps", "seconds")
 
 
 class BlackboxJob(BaseConfig):
@@ -44,21 +49,17 @@ class BlackboxJob(BaseConfig):
 
 def run_blackbox(job: BlackboxJob, run_dir: str | Path, progress: Progress | None = None) -> dict[str, Any]:
     """Run (or resume, or return the finished) job in ``run_dir``; returns the contents of ``metrics.json``."""
-    run_dir = Path(run_dir)
-    saved = run_dir / "config.yaml"
-    if saved.exists() and load_config(BlackboxJob, saved, []) != job:
-        raise ValueError(f"{run_dir} holds a different black-box job (see its config.yaml); resuming it with other "
-                         "settings would mix two runs: choose another run folder")
-    if (run_dir / "metrics.json").exists():
-        return json.loads((run_dir / "metrics.json").read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    job.save(run_dir / "config.yaml")
+    run_dir = runs.open_run(run_dir, job, what="black-box job")
     card = read_card(job.victim)
     defaults: dict[str, Any] = {"frames": card.frames, "size": card.size}
     if "benchmark" in ATTACKS.get(job.method).config_class.model_fields:  # the reference ceiling
         defaults["benchmark"] = card.dataset
     given = {k: v for k, v in job.attack.items() if v is not None}  # None = "take it from the victim's card"
     attack = create_attack(job.method, {**{k: v for k, v in defaults.items() if v is not None}, **given})
+    runs.open_run(run_dir, attack.config, name="attack.yaml", what=f"{job.method} config (resolved)")
+    done = runs.finished(run_dir)
+    if done is not None:
+        return done
     victim = LocalOracle.from_file(job.victim, job.output_mode)
     test_set = victim_logits = None
     if card.dataset is not None:
@@ -77,17 +78,7 @@ def run_blackbox(job: BlackboxJob, run_dir: str | Path, progress: Progress | Non
     metrics = {"method": job.method, "student": job.student, **result.metrics, "ledger": ledger,
                "victim_top1": None if victim_logits is None else topk_accuracy(victim_logits, test_set.labels, 1),
                "classes_sampled": len(classes), "config": attack.config.to_dict()}
-    write_curve(result.curve, run_dir / "curve.csv")
-    out = {"metrics": metrics, "queries": result.queries, "curve": result.curve,
-           "student": None if result.student_path is None else str(result.student_path)}
-    (run_dir / "metrics.json").write_text(json.dumps(out, indent=2))
-    return out
-
-
-def write_curve(curve: list[dict[str, float]], path: Path) -> None:
-    keys = ["queries", "paid", "top1", "top5", "agreement", "student_steps", "seconds"]
-    keys += sorted({k for point in curve for k in point if k.endswith("_acc")})  # per-factor accuracy, if any
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(curve)
+    factors = sorted({k for point in result.curve for k in point if k.endswith("_acc")})  # per-factor, if any
+    runs.write_csv(result.curve, run_dir / "curve.csv", [*CURVE_COLUMNS, *factors])
+    result.metrics = metrics
+    return runs.finish(run_dir, result.as_dict())

@@ -1,15 +1,14 @@
 """Grey-box extraction of a victim file, end to end: oracle with budget and log, student, attack, run folder.
 
 ``run_greybox(cfg, runs)`` is the library call behind ``vidsteal extract greybox`` and ``benchmarks/greybox.py``.
-The run folder is ``runs/greybox_<hash>/seed_<s>/``, the hash covering everything but the seed, the stage list
-and the IMP controls asked for, so asking for more of them later resumes the same folder (and re-uses its paid
-queries and finished stages).
+The run folder is ``runs/greybox_<hash>/seed_<s>/`` (:func:`vidsteal.runs.greybox_folder`), the hash covering
+everything but the seed, the stage list and the IMP controls asked for, so asking for more of them later resumes
+the same folder (and re-uses its paid queries and finished stages). It holds ``config.yaml`` (this run), the
+attack's stage folders, and ``metrics.json``, rewritten (atomically) each time the run is asked for.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch.utils.data import Dataset
 
 from vidsteal.attacks.base import AttackContext, AttackResult, Progress
 from vidsteal.attacks.greybox import GreyboxAttack, GreyboxConfig, GreyboxDatasets
+from vidsteal import runs
 from vidsteal.config import BaseConfig
 from vidsteal.data.embedded import make_split
 from vidsteal.data.synthetic import BenchmarkConfig
@@ -37,17 +37,8 @@ class GreyboxRun(BaseConfig):
     test_size: int = Field(2000, ge=1, description="held-out victim-domain clips for measurement (never trained on)")
     attack: GreyboxConfig = Field(default_factory=GreyboxConfig)
 
-    def folder_hash(self) -> str:
-        """Hash of everything that changes a stage's result: not the seed (a sub-folder), nor *which* stages and
-        IMP controls are asked for, so asking for more of them later resumes the same folder."""
-        data = self.to_dict()
-        data["attack"] = {k: v for k, v in data["attack"].items() if k not in ("seed", "stages")}
-        data["attack"]["lottery"] = {k: v for k, v in data["attack"]["lottery"].items()
-                                     if k not in ("controls", "control_levels")}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
-
-    def run_dir(self, runs: str | Path) -> Path:
-        return Path(runs) / f"greybox_{self.folder_hash()}" / f"seed_{self.attack.seed}"
+    def run_dir(self, root: str | Path) -> Path:
+        return runs.greybox_folder(root, self)
 
 
 def with_victim_benchmark(cfg: GreyboxRun) -> GreyboxRun:
@@ -62,7 +53,7 @@ def with_victim_benchmark(cfg: GreyboxRun) -> GreyboxRun:
 
 def run_greybox(
     cfg: GreyboxRun,
-    runs: str | Path = "runs",
+    root: str | Path = "runs",
     *,
     data: GreyboxDatasets | None = None,
     test_set: Dataset | None = None,
@@ -77,9 +68,10 @@ def run_greybox(
             embedded test split of the victim's benchmark, measured here).
     """
     card = read_card(cfg.victim)
-    run_dir = cfg.run_dir(runs)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "run.yaml")
+    run_dir = cfg.run_dir(root)
+    if (run_dir / "run.yaml").exists():  # the layout before vidsteal.runs: this run in run.yaml, the attack's in config
+        (run_dir / "run.yaml").replace(run_dir / runs.CONFIG)
+    runs.open_run(run_dir, cfg, ignore=runs.GREYBOX_FREE, what="grey-box run")
     if test_set is None and cfg.attack.data.labeled == "embedded":
         test_set = make_split(cfg.attack.data.benchmark, "test", cfg.test_size, cfg.attack.data.pool_seed)
     if test_set is not None and victim_logits is None:
@@ -90,4 +82,6 @@ def run_greybox(
     with LoggedOracle(backend, run_dir / "queries", budget=QueryBudget(cfg.attack.budget)) as oracle:
         attack = GreyboxAttack(cfg.attack, data=data)
         context = AttackContext(run_dir=run_dir, test_set=test_set, victim_logits=victim_logits, progress=progress)
-        return attack.run(oracle, student, context)
+        result = attack.run(oracle, student, context)
+    runs.finish(run_dir, result.as_dict())
+    return result

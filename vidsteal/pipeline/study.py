@@ -7,14 +7,17 @@ re-running it only re-renders the report.
 
 from __future__ import annotations
 
+import functools
 import resource
 import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import Field
+import yaml
+from pydantic import Field, TypeAdapter
 
+from vidsteal import runs
 from vidsteal.attacks.base import Progress
 from vidsteal.attacks.greybox import GreyboxConfig
 from vidsteal.config import BaseConfig
@@ -43,38 +46,35 @@ class StudyPair(BaseConfig):
     student_kwargs: dict[str, Any] = Field(default_factory=dict, description="student builder arguments")
 
 
-def _demo_greybox() -> GreyboxConfig:
-    frames2 = {"train_frames": 2}  # per-frame students: 2 random frames per clip and step (4x cheaper)
-    return GreyboxConfig.model_validate({
-        "data": {"labeled_pool": 4000},  # the victims' own training split; 5% of it is labeled
-        "kd": {"optim": {"epochs": 6, "batch_size": 64, "lr": 3e-3, **frames2}},
-        "finetune": {"optim": {"epochs": 15, "batch_size": 32, "lr": 1e-3, **frames2}},
-        "lottery": {"target_sparsity": 0.67},  # 20% of the survivors per level: 5 levels, 67% sparse
-        "scratch": {"epochs": 20, "batch_size": 32, "lr": 3e-3, **frames2},
-        "stages": ["kd", "finetune", "lottery", "scratch"]})
+RECIPE = Path(__file__).with_name("demo.yaml")  # the demo recipe (configs/demo.yaml links to it)
+
+
+@functools.cache
+def _recipe() -> dict[str, Any]:
+    return yaml.safe_load(RECIPE.read_text())
+
+
+def _demo(key: str, kind: Any, description: str | None = None, **constraints: Any) -> Any:
+    """A field whose default is ``key`` of the demo recipe: the recipe is written once, in ``demo.yaml``."""
+    adapter = TypeAdapter(kind)
+    return Field(default_factory=lambda: adapter.validate_python(_recipe()[key]), description=description,
+                 **constraints)
 
 
 class StudyConfig(BaseConfig):
-    """What ``vidsteal demo`` runs (defaults = ``configs/demo.yaml``: <= 15 min on 2 CPU cores); ``quick()`` is the
-    same path at toy sizes."""
+    """What ``vidsteal demo`` runs: every default is read from ``demo.yaml`` beside this file (<= 15 min on 2 CPU
+    cores); ``quick()`` is the same path at toy sizes."""
 
-    pairs: tuple[StudyPair, ...] = (
-        StudyPair(victim="c3d_small", student="frame_cnn"),
-        # patch 8 on 32 px frames: 16 tokens, ~4.5x cheaper to train than patch 4 on the CPU
-        StudyPair(victim="swin3d_small", student="frame_vit_tiny", student_kwargs={"patch_size": 8}))
-    victim: SupervisedConfig = Field(default_factory=lambda: SupervisedConfig(train_size=4000, optim={"epochs": 8}),
-                                     description="arch is set per pair")
-    seeds: tuple[int, ...] = (0,)
-    blackbox_methods: tuple[str, ...] = ("embeddings", "dfme", "noise")
-    blackbox_budget: int = Field(2500, ge=1, description="victim queries per black-box method and seed")
-    blackbox_attack: dict[str, Any] = Field(
-        default_factory=lambda: {"distill": {"train_frames": 2, "replay_ratio": 3, "final_epochs": 2,
-                                         "eval_every": 1500}},
-        description="overrides for every black-box method")
-    ceiling: bool = Field(True, description="also distil the student, same budget and schedule, on fresh clips of "
-                                            "the victim's own distribution: what a data-free method could reach")
-    greybox: GreyboxConfig = Field(default_factory=_demo_greybox)
-    test_size: int = Field(1000, ge=1, description="held-out clips every student and victim is measured on")
+    pairs: tuple[StudyPair, ...] = _demo("pairs", tuple[StudyPair, ...], "(victim, student) architecture pairs")
+    victim: SupervisedConfig = _demo("victim", SupervisedConfig, "how every victim is trained; arch is set per pair")
+    seeds: tuple[int, ...] = _demo("seeds", tuple[int, ...], "every attack runs once per seed")
+    blackbox_methods: tuple[str, ...] = _demo("blackbox_methods", tuple[str, ...], "registered black-box attacks")
+    blackbox_budget: int = _demo("blackbox_budget", int, "victim queries per black-box method and seed", ge=1)
+    blackbox_attack: dict[str, Any] = _demo("blackbox_attack", dict[str, Any], "overrides for every black-box method")
+    ceiling: bool = _demo("ceiling", bool, "also distil the student, same budget and schedule, on fresh clips of the "
+                                           "victim's own distribution: what a data-free method could reach")
+    greybox: GreyboxConfig = _demo("greybox", GreyboxConfig, "the grey-box attack, run once per seed")
+    test_size: int = _demo("test_size", int, "held-out clips every student and victim is measured on", ge=1)
 
     @classmethod
     def quick(cls) -> "StudyConfig":
@@ -93,22 +93,16 @@ class StudyConfig(BaseConfig):
                    )
 
 
+def demo_victim(arch: str) -> SupervisedConfig:
+    """The recipe ``vidsteal demo`` trains ``arch`` with, so benchmarks share its cached victims."""
+    return StudyConfig().victim.model_copy(update={"arch": arch})
+
+
 def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
     top1 = [v["top1"] for v in values if v.get("top1") is not None]
     agree = [v["agreement"] for v in values if v.get("agreement") is not None]
     return Cell(top1=statistics.fmean(top1), agreement=statistics.fmean(agree) if agree else None, queries=queries,
                 top1_std=statistics.stdev(top1) if len(top1) > 1 else None, seeds=len(top1))
-
-
-def study_folder(runs: str | Path, cfg: StudyConfig, now: float | None = None) -> Path:
-    """``runs/<timestamp>-demo_<config hash>``: a new study gets the current time; the same config again finds
-    its existing folder (the latest, if several) and resumes there."""
-    runs = Path(runs)
-    tag = f"demo_{cfg.hash()}"
-    existing = sorted(runs.glob(f"*-{tag}")) if runs.is_dir() else []
-    if existing:
-        return existing[-1]
-    return runs / f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{tag}"
 
 
 def _shared(attack: dict[str, Any]) -> dict[str, Any]:
@@ -138,9 +132,7 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
               victim_callbacks: Callable[[str, int], Callback] | None = None, command: str = "") -> Study:
     """Run (or resume) every stage and write ``report.md`` / ``report.html`` into ``run_dir``."""
     start = time.perf_counter()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.yaml")
+    run_dir = runs.open_run(run_dir, cfg, what="study")
     study = Study(title="vidsteal: stealing embedded video victims", command=command, seeds=list(cfg.seeds),
                   config=cfg.to_dict())
     rows: dict[str, dict[str, list]] = {}

@@ -9,6 +9,7 @@ import torch
 from vidsteal.data.embedded import ClipDataset, make_split
 from vidsteal.eval.evaluate import predict
 from vidsteal.models import load_model
+from vidsteal.runs import train_folder
 from vidsteal.train.supervised import SupervisedConfig, train_supervised
 
 EMBEDDED_VICTIMS = ("c3d_small", "swin3d_small")
@@ -18,16 +19,9 @@ def embedded_victim(arch: str = "c3d_small", runs: str | Path = "runs", cfg: Sup
                     callbacks: tuple = ()) -> Path:
     """Path of a trained victim's ``model.safetensors``; trains it (resumably) the first time."""
     cfg = cfg or SupervisedConfig(arch=arch)
-    run_dir = Path(runs) / f"train_{cfg.arch}_{cfg.hash()}"
+    run_dir = train_folder(runs, cfg)
     train_supervised(cfg, run_dir, callbacks=callbacks)
     return run_dir / "model.safetensors"
-
-
-def demo_victim(arch: str) -> SupervisedConfig:
-    """The recipe ``vidsteal demo`` trains ``arch`` with, so benchmarks share its cached victims."""
-    from vidsteal.pipeline.study import StudyConfig  # the demo's config lives with the demo
-
-    return StudyConfig().victim.model_copy(update={"arch": arch})
 
 
 def victim_test_logits(victim_path: str | Path, test_set: ClipDataset) -> torch.Tensor:

@@ -7,7 +7,6 @@ resolved config, per-epoch checkpoints (re-running resumes), the final ``model.s
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,7 +14,8 @@ from typing import Any, Sequence
 import torch
 from pydantic import Field
 
-from vidsteal.config import BaseConfig, run_lock
+from vidsteal import runs
+from vidsteal.config import BaseConfig
 from vidsteal.data.embedded import ClipDataset, make_split
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.eval.evaluate import evaluate
@@ -55,16 +55,16 @@ def train_supervised(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir):  # a second process asking for the same run waits for it instead of racing
+    with runs.run_lock(run_dir):  # a second process asking for the same run waits for it instead of racing
         return _train_supervised(cfg, run_dir, callbacks, train_set, test_set)
 
 
 def _train_supervised(cfg: SupervisedConfig, run_dir: Path, callbacks: Sequence[Callback],
                       train_set: ClipDataset | None, test_set: ClipDataset | None) -> dict[str, Any]:
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.exists():
-        return json.loads(metrics_path.read_text())
-    cfg.save(run_dir / "config.yaml")
+    runs.open_run(run_dir, cfg)  # a folder made with other settings is an error, not a silent answer
+    done = runs.finished(run_dir)
+    if done is not None:
+        return done
     torch.manual_seed(cfg.seed)
     if train_set is None or test_set is None:
         gen_train, gen_test = benchmark_splits(cfg)
@@ -84,5 +84,4 @@ def _train_supervised(cfg: SupervisedConfig, run_dir: Path, callbacks: Sequence[
         "metrics": {"test_top1": result["top1"], "test_top5": result["top5"]}, "recipe": cfg.hash(),
     })
     save_model(model, run_dir / "model.safetensors", card)
-    metrics_path.write_text(json.dumps(result, indent=2))
-    return result
+    return runs.finish(run_dir, result)

@@ -9,14 +9,14 @@ Stages name what to produce; a stage first runs (or reads back) the ones it buil
 ``lottery``. ``scratch`` (the labeled-only floor: the student trained from random weights on the labeled fraction,
 no victim queries) stands alone. Run folder::
 
-    config.yaml  queries/ (the ledger, owned by the caller's LoggedOracle)
+    queries/ (the ledger, owned by the caller's LoggedOracle)
     kd/  finetune/  lottery/level_<L>/ (+ reinit/, random_mask/)  scratch/     one resumable stage each
-    metrics.json  sparsity_accuracy.csv
+    sparsity_accuracy.csv
+    (config.yaml and metrics.json: written by the caller, vidsteal.pipeline.greybox, like every run folder)
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
@@ -24,6 +24,7 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from vidsteal import runs
 from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackResult
 from vidsteal.attacks.greybox.aux_kd import aux_kd
 from vidsteal.attacks.greybox.data import GreyboxData, GreyboxDatasets, load_greybox_data
@@ -78,15 +79,6 @@ class _Report(Callback):
         self.context.report(self.label, epoch + 1, self.epochs)
 
 
-def write_curve(rows: list[dict[str, Any]], path: Path) -> Path:
-    """The sparsity-vs-accuracy CSV: one row per trained network of the IMP search."""
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if k not in ("history", "layer_sparsity", "path")}
 
@@ -106,7 +98,6 @@ class GreyboxAttack(Attack):
         cfg: GreyboxConfig = self.config  # type: ignore[assignment]
         run_dir = Path(context.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(run_dir / "config.yaml")
         stages = resolve_stages(cfg.stages)
         data = self.data or load_greybox_data(cfg.data, cfg.seed)
         card = model_card(student)
@@ -145,9 +136,7 @@ class GreyboxAttack(Attack):
         victim = [m["victim_top1"] for m in metrics.values() if isinstance(m, dict) and "victim_top1" in m]
         if victim:
             metrics["victim_top1"] = victim[0]
-        result = AttackResult(metrics, queries, curve=rows, student_path=student_path)
-        result.save(run_dir)
-        return result
+        return AttackResult(metrics, queries, curve=rows, student_path=student_path)
 
     # -- stages ------------------------------------------------------------------------------------------
     def _kd(self, student: nn.Module, aux: Dataset, reserve: int) -> dict[str, Any]:
@@ -176,7 +165,7 @@ class GreyboxAttack(Attack):
 
         rows = run_imp(student, train_with_progress, self._measure, cfg.lottery, root, dense_dir=self._dir / "finetune",
                        fresh_model=self._fresh, seed=cfg.seed, on_level=self._reporter("lottery levels"))
-        write_curve(rows, self._dir / "sparsity_accuracy.csv")
+        runs.write_csv(rows, self._dir / "sparsity_accuracy.csv", CURVE_COLUMNS)  # one row per trained network
         return rows
 
     def _measure(self, model: nn.Module) -> dict[str, Any]:

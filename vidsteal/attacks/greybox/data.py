@@ -15,8 +15,8 @@ from pydantic import Field
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from vidsteal.config import BaseConfig
-from vidsteal.data.embedded import ClipDataset, labeled_subset, make_auxiliary, make_split
-from vidsteal.data.subsets import make_labeled_subset
+from vidsteal.data.embedded import ClipDataset, make_auxiliary, make_split
+from vidsteal.data.subsets import labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.data.transforms import ClipTransform
 
@@ -84,8 +84,7 @@ def load_labeled(cfg: GreyboxData, seed: int = 0, categories: list[str] | None =
     if categories is not None and folder.classes != list(categories):
         raise ValueError(f"class folders of {cfg.labeled} ({len(folder.classes)}) do not match the victim's "
                          f"{len(categories)} categories in name and order")
-    index = folder.clips_of(make_labeled_subset(folder.video_labels, cfg.labeled_fraction, seed))
-    return _materialise(Subset(folder, index), folder.classes)
+    return _materialise(labeled_subset(folder, cfg.labeled_fraction, seed), folder.classes)
 
 
 def load_greybox_data(cfg: GreyboxData, seed: int = 0, categories: list[str] | None = None) -> GreyboxDatasets:

@@ -1,20 +1,21 @@
 """Idempotent training stages: a folder that either holds a finished stage or resumes the unfinished one.
 
 A stage folder ends up with ``student.safetensors`` (weights, with the model card when the model has one) and
-``metrics.json``, which is written last and is the commit point: a folder with ``metrics.json`` is done and is
-only read back (open_lth's ``if exists: return``). An unfinished stage resumes from ``checkpoint/`` through
-:func:`~vidsteal.train.loop.fit`; the checkpoint is deleted once the stage commits, since nothing reads it again.
+``metrics.json``, written last and atomically (:func:`vidsteal.runs.finish`): the commit point. A folder with
+``metrics.json`` is done and is only read back (open_lth's ``if exists: return``). An unfinished stage resumes
+from ``checkpoint/`` through :func:`~vidsteal.train.loop.fit`; the checkpoint is deleted once the stage commits,
+since nothing reads it again.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from torch import nn
 
+from vidsteal import runs
 from vidsteal.models.registry import ModelCard, save_model
 from vidsteal.pruning.apply import SnapshotAt, load_state, save_state
 from vidsteal.train.loop import Callback
@@ -23,12 +24,7 @@ TrainFn = Callable[[nn.Module, Path, Sequence[Callback]], list]  # (model, check
 MeasureFn = Callable[[nn.Module], dict[str, Any]]
 
 STUDENT = "student.safetensors"
-METRICS = "metrics.json"
-
-
-def finished(out_dir: Path) -> dict[str, Any] | None:
-    path = Path(out_dir) / METRICS
-    return json.loads(path.read_text()) if path.exists() else None
+finished = runs.finished  # a stage folder is a run folder: done when its metrics.json exists
 
 
 def rewind_path(stage_dir: Path, epoch: int) -> Path:
@@ -45,9 +41,7 @@ def commit(model: nn.Module, out_dir: Path, metrics: dict[str, Any]) -> dict[str
         save_model(model, out_dir / STUDENT, card)
     else:
         save_state(model, out_dir / STUDENT)
-    tmp = out_dir / (METRICS + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2))
-    tmp.replace(out_dir / METRICS)
+    runs.finish(out_dir, metrics)
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
     return metrics
 
