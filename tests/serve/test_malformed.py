@@ -45,7 +45,56 @@ def _clip_with(value: str) -> str:
     return text[:first] + value + text[end:]
 
 
+def _swap_leaf(clip: list, value: Any) -> list:
+    """A deep copy of a nested clip whose last pixel is ``value`` (e.g. a list: a mixed-depth, mixed-type clip)."""
+    out = json.loads(json.dumps(clip))
+    out[0][0][0][0][-1] = value
+    return out
+
+
 V1, V2 = "/v1/query", "/v2/models/victim/infer"
+NESTED_V2 = GOOD_LIST  # OIP data may also be nested as deep as the shape
+# Pixels that numpy would silently convert (strings, booleans) or that mix types/depths: 4xx naming the first one,
+# and nothing charged (test_refused_pixels_cost_nothing replays them all with a budgeted key).
+PIXEL_CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
+    ("string pixels", "POST", V1, {"json": {"clips": clips(1).numpy().astype(str).tolist()}}, 422,
+     "clips.0.0.0.0.0: pixels must be JSON numbers, got a string ('0."),
+    ("boolean pixels", "POST", V1, {"json": {"clips": (clips(1) > 0.5).tolist()}}, 422,
+     "clips.0.0.0.0.0: pixels must be JSON numbers, got a boolean"),
+    ("one string pixel", "POST", V1, {"json": {"clips": _swap_leaf(GOOD_LIST, "0.5")}}, 422,
+     "clips.0.0.0.0.15: pixels must be JSON numbers, got a string ('0.5')"),
+    ("one boolean pixel", "POST", V1, {"json": {"clips": _swap_leaf(GOOD_LIST, True)}}, 422,
+     "clips.0.0.0.0.15: pixels must be JSON numbers, got a boolean (true)"),
+    ("list in a pixel", "POST", V1, {"json": {"clips": _swap_leaf(GOOD_LIST, [0.5])}}, 422,
+     "clips.0.0.0.0.15: pixels must be JSON numbers, got a list"),
+    ("object in a pixel", "POST", V1, {"json": {"clips": _swap_leaf(GOOD_LIST, {"v": 0.5})}}, 422,
+     "clips.0.0.0.0.15: pixels must be JSON numbers, got an object"),
+    ("number among rows", "POST", V1, {"json": {"clips": [[[[[0.5], 0.5]]]]}}, 422,
+     "clips must be 5 dims (B, C, T, H, W) of nested lists of numbers, but clips.0.0.0.1 is a number (0.5)"),
+    ("clips a string", "POST", V1, {"json": {"clips": "0.5"}}, 422, "but clips is a string"),
+    ("shape as strings", "POST", V1, {"json": _enc(["1", "3", "4", "16", "16"])}, 422,
+     "encoded.shape.0: Input should be a valid integer"),
+    ("shape as booleans", "POST", V1, {"json": _enc([True, 3, 4, 16, 16])}, 422, "encoded.shape.0"),
+    ("shape as floats", "POST", V1, {"json": _enc([1.0, 3, 4, 16, 16])}, 422, "encoded.shape.0"),
+    ("uint8 bytes for float32", "POST", V1, {"json": _enc([1, 3, 4, 16, 16], data=bytes(3072))}, 422,
+     "needs 12288"),
+    ("v2 string pixels", "POST", V2, {"json": _v2(data=[str(v) for v in FLAT])}, 400,
+     "inputs.0.data.0: pixels must be JSON numbers, got a string"),
+    ("v2 boolean pixels", "POST", V2, {"json": _v2(data=[v > 0.5 for v in FLAT])}, 400,
+     "inputs.0.data.0: pixels must be JSON numbers, got a boolean"),
+    ("v2 null pixel", "POST", V2, {"json": _v2(data=[None, *FLAT[1:]])}, 400, "got null"),
+    ("v2 list among flat", "POST", V2, {"json": _v2(data=[*FLAT[:-1], [0.5]])}, 400,
+     "inputs.0.data.3071: pixels must be JSON numbers, got a list"),
+    ("v2 nested string", "POST", V2, {"json": _v2(data=_swap_leaf(NESTED_V2, "0.5"))}, 400,
+     "inputs.0.data.0.0.0.0.15: pixels must be JSON numbers, got a string"),
+    ("v2 nested too shallow", "POST", V2, {"json": _v2(data=[[0.5] * 3072])}, 400,
+     "but inputs.0.data.0.0 is a number"),
+    ("v2 uint8 floats", "POST", V2, {"json": _v2(datatype="UINT8", data=[0.5] * len(FLAT))}, 400,
+     "inputs.0.data.0: pixels must be JSON integers, got a number (0.5)"),
+    ("v2 uint8 booleans", "POST", V2, {"json": _v2(datatype="UINT8", data=[True] * len(FLAT))}, 400,
+     "pixels must be JSON integers, got a boolean"),
+    ("v2 shape as strings", "POST", V2, {"json": _v2(shape=["1", "3", "4", "16", "16"])}, 400, "inputs.0.shape.0"),
+]
 CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     # name, method, path, httpx kwargs, expected status, expected words in the error
     ("bad json", "POST", V1, _raw("{"), 422, "not valid JSON"),
@@ -101,6 +150,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     ("v2 uint8 range", "POST", V2, {"json": _v2(datatype="UINT8", data=[300] * len(FLAT))}, 400, "[0, 255]"),
     ("v2 unknown output", "POST", V2, {"json": _v2(outputs=[{"name": "logits"}])}, 400, "'logits'"),
     ("v2 empty batch", "POST", V2, {"json": _v2(shape=(0, 3, 4, 16, 16), data=[])}, 400, "no clips"),
+    *PIXEL_CASES,
 ]
 
 
@@ -124,6 +174,23 @@ def test_malformed_request_gets_a_clear_4xx(server, name, method, path, kwargs, 
     resp = _send(server.url, method, path, kwargs)
     assert resp.status_code == status, resp.text
     assert words in resp.json()["error"], resp.json()
+
+
+def test_refused_pixels_cost_nothing(victim_path, tmp_path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(yaml.safe_dump({"keys": [key_entry("alice", ALICE, budget=50)]}))
+    config = ServeConfig(model_path=victim_path, keys_path=keys, max_batch=4, log_dir=tmp_path / "log")
+    with ServerThread(config) as running:
+        usage = httpx.get(running.url + "/v1/usage", headers={"X-API-Key": ALICE}).json()
+        assert usage == {"budget": 50, "spent": 0, "left": 50}
+        for name, method, path, kwargs, status, words in PIXEL_CASES:
+            resp = _send(running.url, method, path, kwargs)
+            assert resp.status_code == status and words in resp.json()["error"], (name, resp.text)
+        assert httpx.get(running.url + "/v1/usage", headers={"X-API-Key": ALICE}).json() == usage
+        ok = httpx.post(running.url + V1, json={"clips": [[[[[1, 0] * 8] * 16] * 4] * 3]}, headers={"X-API-Key": ALICE})
+        assert ok.status_code == 200 and ok.json()["usage"]["spent"] == 1  # JSON integers are numbers too
+    logged = [line for f in (tmp_path / "log").rglob("*.jsonl") for line in f.read_text().splitlines() if line]
+    assert len(logged) == 1  # only the valid query reached the query log
 
 
 def test_server_still_answers_after_the_corpus(server):

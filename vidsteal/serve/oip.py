@@ -33,6 +33,7 @@ from vidsteal.serve.schemas import (
     MetadataTensor,
     ResponseOutput,
     nested_to_tensor,
+    strict_pixels,
 )
 from vidsteal.serve.service import VictimService
 
@@ -82,12 +83,13 @@ def decode_input(request: InferenceRequest) -> torch.Tensor:
         raise ApiError(400, f"input datatype {tensor.datatype!r} not supported; send FP32 (or FP64, UINT8)")
     if len(tensor.shape) != 5 or any(s < 0 for s in tensor.shape):
         raise ApiError(400, f"input shape must be [N, 3, T, H, W] with sizes >= 0, got {tensor.shape}")
-    values = nested_to_tensor(tensor.data, f"input {INPUT!r} data").flatten()
+    depth = 5 if tensor.data and isinstance(tensor.data[0], list) else 1  # OIP data: flat, or nested like shape
+    data = strict_pixels(tensor.data, depth, tensor.datatype == "UINT8", "inputs.0.data", 400)
+    values = nested_to_tensor(data, f"input {INPUT!r} data").flatten()
     if values.numel() != math.prod(tensor.shape):
         raise ApiError(400, f"input {INPUT!r} has {values.numel()} values but shape {tensor.shape} needs "
                             f"{math.prod(tensor.shape)}")
-    if tensor.datatype == "UINT8" and values.numel() and (values.min() < 0 or values.max() > 255
-                                                          or not torch.equal(values, values.round())):
+    if tensor.datatype == "UINT8" and values.numel() and (values.min() < 0 or values.max() > 255):
         raise ApiError(400, f"UINT8 input {INPUT!r} holds values that are not integers in [0, 255]")
     return values.reshape(tensor.shape) * SCALE[tensor.datatype]
 
