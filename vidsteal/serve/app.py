@@ -1,8 +1,9 @@
 """FastAPI app factory: the vidsteal JSON API (``/v1``), Open Inference Protocol v2 (``/v2``), OpenAPI at ``/docs``.
 
 Routes read and validate their own bodies (rather than letting FastAPI do it) so that the order of checks is
-fixed and cheap-first: body size (413) -> API key (401/403) -> rate limit (429) -> content type (415) -> JSON
-and schema (422, or 400 on ``/v2``) -> clip contract (422/413) -> budget (402) -> defences (403) -> answer.
+fixed and cheap-first: request line and headers (414/431) -> body size (413) -> API key (401/403) -> rate limit
+(429) -> content type (415) -> JSON and schema, pixels numbers only (422, or 400 on ``/v2``) -> clip contract
+(422/413) -> budget (402) -> defences (403) -> answer.
 An unauthenticated caller therefore never makes the server parse a body.
 """
 
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vidsteal.serve.auth import KeyRecord
 from vidsteal.serve.config import ServeConfig
 from vidsteal.serve.deps import ERRORS, QUERY_ERRORS, authenticated, body_schema, read_body, request_id
-from vidsteal.serve.limits import BodySizeLimit
+from vidsteal.serve.limits import BodySizeLimit, HeaderLimits
 from vidsteal.serve.oip import router as oip_router
 from vidsteal.serve.schemas import (
     ApiError,
@@ -64,6 +65,8 @@ def create_app(config: ServeConfig) -> FastAPI:
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
+    app.add_middleware(HeaderLimits, max_request_line=config.max_request_line,  # added last: runs first
+                       max_header_bytes=config.max_header_bytes, max_headers=config.max_headers)
     _install_error_handlers(app)
 
     @app.get("/v1/health", tags=["v1"], summary="liveness (no key needed)")

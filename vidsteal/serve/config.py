@@ -16,6 +16,16 @@ class ServeConfig(BaseConfig):
 
     Per-key budgets and rate limits live in ``keys.yaml`` (see :mod:`vidsteal.serve.auth`); the ``default_*``
     fields apply to keys that leave them out and to the anonymous key when ``keys_path`` is None.
+
+    HTTP limits (``max_request_line``, ``max_header_bytes``, ``max_headers``, ``max_connections``) follow
+    common server defaults (Apache: 8190-byte lines, 100 header fields; nginx/Node: 8-16 KiB of headers). A head
+    that arrives whole is measured exactly by :class:`~vidsteal.serve.limits.HeaderLimits` (414 / 431); one that
+    trickles in is cut off by h11 once it outgrows ``max_request_line + max_header_bytes`` (431). Every refusal
+    carries ``{"error": ...}``, including those uvicorn makes itself (unparsable HTTP: 400, 431; over
+    ``max_connections``: 503), through :class:`~vidsteal.serve.protocol.JsonH11Protocol`. Not JSON: a connection
+    closed with no answer (idle keep-alive timeout, a client that hangs up), one the OS refuses when the listen
+    backlog is full, and uvicorn's text 500 for an exception that escapes the app before it answered, which the
+    app's catch-all handler prevents.
     """
 
     model_path: Path = Field(description="victim weights written by vidsteal.models.save_model (.safetensors)")
@@ -34,6 +44,15 @@ class ServeConfig(BaseConfig):
     max_size: int = Field(512, ge=1, description="largest frame side accepted when nothing fixes H, W")
     max_batch: int = Field(64, ge=1, description="most clips in one request (413 beyond)")
     max_body_bytes: int = Field(64 * 2**20, ge=1024, description="largest request body in bytes (413 beyond)")
+    max_request_line: int = Field(8192, ge=256, description="longest request line 'METHOD /url HTTP/1.1' in bytes "
+                                                            "(414 beyond)")
+    max_header_bytes: int = Field(16384, ge=1024, description="all header lines of a request together, in bytes "
+                                                             "(431 beyond)")
+    max_headers: int = Field(100, ge=8, description="most header fields in one request (431 beyond)")
+    max_connections: int | None = Field(
+        512, ge=2, description="open connections (or requests in progress) beyond which a new request gets 503; "
+                               "None = no limit"
+    )
     default_budget: int | None = Field(None, ge=0, description="queries per key when keys.yaml sets none")
     default_rate: float | None = Field(None, gt=0, description="requests/s per key when keys.yaml sets none")
     default_burst: int | None = Field(None, ge=1, description="token-bucket size; None = max(1, ceil(rate))")

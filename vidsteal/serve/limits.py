@@ -1,4 +1,4 @@
-"""Per-key query budgets (exact under concurrency), per-key token-bucket rate limits, and a body-size limit.
+"""Per-key query budgets (exact under concurrency), per-key token-bucket rate limits, and HTTP size limits.
 
 Budgets are *reserved* under a lock before inference and committed or refunded after it, so no interleaving
 of concurrent requests can answer more clips than a key's budget, and a failed inference costs nothing.
@@ -133,10 +133,10 @@ class BodySizeLimit:
             try:
                 length = int(declared)
             except ValueError:
-                await self._reject(send, 400, "Content-Length is not an integer")
+                await reject(send, 400, "Content-Length is not an integer")
                 return
             if length > self.limit:
-                await self._reject(send, 413, f"request body of {length} bytes exceeds the limit of {self.limit}")
+                await reject(send, 413, f"request body of {length} bytes exceeds the limit of {self.limit}")
                 return
         chunks, size = [], 0
         while True:
@@ -146,7 +146,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._reject(send, 413, f"request body exceeds the limit of {self.limit} bytes")
+                await reject(send, 413, f"request body exceeds the limit of {self.limit} bytes")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -162,10 +162,50 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    @staticmethod
-    async def _reject(send: Callable[[Message], Awaitable[None]], status: int, message: str) -> None:
-        body = json.dumps({"error": message}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+class HeaderLimits:
+    """ASGI middleware: refuse a request line over ``max_request_line`` bytes (414), more than ``max_headers``
+    header fields or more than ``max_header_bytes`` of headers (431), before any route or body is read.
+
+    h11 bounds only a head that arrives in pieces (see :mod:`vidsteal.serve.protocol`) and never counts fields;
+    this measures every head, whole, as the client sent it (``name: value\r\n`` per field).
+    """
+
+    def __init__(self, app: ASGIApp, max_request_line: int, max_header_bytes: int, max_headers: int) -> None:
+        self.app, self.max_line, self.max_bytes, self.max_count = app, max_request_line, max_header_bytes, max_headers
+
+    def problem(self, scope: Scope) -> tuple[int, str] | None:
+        query = scope.get("query_string") or b""
+        line = len(scope["method"]) + len(scope.get("raw_path") or b"") + (len(query) + 1 if query else 0) + 10
+        if line > self.max_line:
+            return 414, f"request line of {line} bytes exceeds the limit of {self.max_line} (shorten the URL)"
+        headers = scope.get("headers") or []
+        if len(headers) > self.max_count:
+            return 431, f"request has {len(headers)} header fields; this server takes at most {self.max_count}"
+        size = sum(len(name) + len(value) + 4 for name, value in headers)
+        if size > self.max_bytes:
+            return 431, f"request headers take {size} bytes, over the limit of {self.max_bytes}"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        refusal = self.problem(scope) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await reject(send, *refusal)
+
+
+def error_json(message: str) -> bytes:
+    """The server's error body, for the layers that answer before FastAPI does."""
+    return json.dumps({"error": message}).encode()
+
+
+async def reject(send: Callable[[Message], Awaitable[None]], status: int, message: str,
+                 extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """Answer ``status`` with ``{"error": message}`` and close the connection (the rest of the request is unread)."""
+    body = error_json(message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close"), *extra_headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

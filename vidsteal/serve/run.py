@@ -15,12 +15,17 @@ import uvicorn
 
 from vidsteal.serve.app import create_app
 from vidsteal.serve.config import ServeConfig
+from vidsteal.serve.protocol import JsonH11Protocol
 
 
 def _uvicorn_config(config: ServeConfig, host: str, port: int, log_level: str, access_log: bool,
                     fd: int | None = None) -> uvicorn.Config:
+    """uvicorn with the JSON-answering h11 protocol, no WebSocket upgrades (no route takes one), and h11 cutting
+    off a head that trickles in past the header limits (HeaderLimits measures the ones that arrive whole)."""
     return uvicorn.Config(create_app(config), host=host, port=port, fd=fd, log_level=log_level,
-                          access_log=access_log, timeout_keep_alive=30, backlog=2048)
+                          access_log=access_log, timeout_keep_alive=30, backlog=2048, http=JsonH11Protocol, ws="none",
+                          h11_max_incomplete_event_size=config.max_request_line + config.max_header_bytes,
+                          limit_concurrency=config.max_connections)
 
 
 def run_server(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
