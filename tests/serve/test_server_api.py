@@ -102,6 +102,7 @@ def test_openapi_documents_both_apis(serve):
     components = schema["components"]["schemas"]
     assert {"QueryRequest", "EncodedClips", "InferenceRequest", "RequestInput", "QueryResponse"} <= set(components)
     assert "402" in paths["/v1/query"]["post"]["responses"]
+    assert {"414", "431", "503"} <= set(paths["/v2/models/{name}/infer"]["post"]["responses"])
 
 
 def test_retried_request_id_replays_the_paid_answer(serve, keys_file):

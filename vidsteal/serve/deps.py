@@ -20,7 +20,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in [(401, "missing API key"), (403, "unknown API key, or key blocked by a defence"),
-                       (429, "rate limit; see Retry-After")]
+                       (414, "request line too long"), (431, "too many or too large headers"),
+                       (429, "rate limit; see Retry-After"), (503, "server busy; see Retry-After")]
 }
 QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
