@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidsteal.models.movinet_keys import load_reference
 from vidsteal.models.registry import register_model
 
 # (out channels, expanded channels, kernel "THW", spatial stride); a block's input is the previous block's output.
@@ -183,8 +184,6 @@ class MoViNet(nn.Module):
 
     def load_reference_weights(self, path: str | Path, skip_classifier: bool = False) -> None:
         """Load converted MoViNet weights (reference PyTorch port layout; see :mod:`vidsteal.models.movinet_keys`)."""
-        from vidsteal.models.movinet_keys import load_reference
-
         load_reference(self, path, skip_classifier)
 
 

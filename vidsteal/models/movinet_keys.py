@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Mapping
 
 import torch
+from torch import nn
 
 from vidsteal.models.checkpoints import WeightsError, load_into, read_state_dict
-from vidsteal.models.movinet import MoViNet, SamePool
 
 _B = "blocks.b{i}_l{j}."
 _S = "stages.{i}.{j}."
@@ -91,8 +91,12 @@ def convert_reference_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str,
     return out
 
 
-def to_reference_state_dict(model: MoViNet) -> dict[str, torch.Tensor]:
-    """Our state dict in the reference (v3) layout: the inverse of :func:`convert_reference_state_dict`."""
+def to_reference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A :class:`~vidsteal.models.movinet.MoViNet`'s state dict in the reference (v3) layout.
+
+    The inverse of :func:`convert_reference_state_dict`. Takes the model only as a module, so this mapping does
+    not import the architecture (which imports the mapping to load weights).
+    """
     out = {}
     for key, value in model.state_dict().items():
         for pattern, template in _TO_REFERENCE:
@@ -100,8 +104,9 @@ def to_reference_state_dict(model: MoViNet) -> dict[str, torch.Tensor]:
             if match:
                 fields = match.groupdict()
                 if "i" in fields:
-                    shortcut = model.stages[int(fields["i"])][int(fields["j"])].shortcut
-                    fields["r"] = "1" if shortcut is not None and isinstance(shortcut.pool, SamePool) else "0"
+                    shortcut = model.stages[int(fields["i"])][int(fields["j"])].shortcut  # type: ignore[index]
+                    pools = shortcut is not None and not isinstance(shortcut.pool, nn.Identity)  # strided: SamePool
+                    fields["r"] = "1" if pools else "0"
                 if key.startswith("classifier.") and value.ndim == 2:
                     value = value.reshape(*value.shape, 1, 1, 1)
                 out[template.format(**fields) + fields["suffix"]] = value
@@ -111,7 +116,7 @@ def to_reference_state_dict(model: MoViNet) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_reference(model: MoViNet, path: str | Path, skip_classifier: bool = False) -> None:
+def load_reference(model: nn.Module, path: str | Path, skip_classifier: bool = False) -> None:
     """Load a converted checkpoint into ``model``; ``skip_classifier`` keeps the model's own last layer."""
     state = convert_reference_state_dict(read_state_dict(path))
     if skip_classifier:
