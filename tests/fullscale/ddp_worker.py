@@ -44,7 +44,7 @@ def train(runtime: Runtime | None, ckpt: Path | None = None, crash_at: int | Non
 
 def query_victim(runtime: Runtime, ledger: Path, out: Path) -> None:
     """Two collective queries through rank 0, the second one past a 7-query budget."""
-    from vidsteal.train.distributed_oracle import RankZeroOracle
+    from vidsteal.victims.rank_zero import RankZeroOracle
     from vidsteal.victims import BudgetExceeded, LocalOracle, LoggedOracle, QueryBudget
 
     victim = None

@@ -14,9 +14,10 @@ import torch
 from serve_support import ALICE, CLASSES, clips, distill
 
 from vidsteal.victims.base import OracleError
+from vidsteal.victims.hashes import clip_hashes
 from vidsteal.victims.http import HttpOracle, RemoteError
-from vidsteal.victims.ledger import LoggedOracle
 from vidsteal.victims.local import LocalOracle
+from vidsteal.victims.logged import LoggedOracle
 from vidsteal.victims.oip import OipOracle
 from vidsteal.victims.outputs import OutputMode
 
@@ -170,6 +171,23 @@ def test_logged_http_oracle_never_pays_twice(serve, keys_file, tmp_path):
         assert resumed.hits == 6
     assert torch.equal(first.labels, again.labels)
     assert httpx.get(server.url + "/v1/usage", headers={"X-API-Key": ALICE}).json()["spent"] == 6
+
+
+def test_ledger_and_server_log_hash_a_paid_clip_alike(serve, keys_file, tmp_path):
+    """The attacker's ledger and the victim's query log name each paid clip by the same hash, with the same answer."""
+    server = serve(keys_path=keys_file(alice={}), log_dir=tmp_path / "server_log")
+    x = torch.cat([clips(5), clips(1, seed=9)])  # float clips, not on the 8-bit grid: both sides hash the 8-bit form
+    with LoggedOracle(HttpOracle(server.url, ALICE, batch_size=4), tmp_path / "ledger") as logged:
+        logged.query(x)
+        ledger_hashes = logged.ledger.hashes()
+        ledger_labels = {h: labels for h, (labels, _) in logged.ledger.lookup(clip_hashes(x)).items()}
+    served = {}
+    for line in (tmp_path / "server_log" / "alice.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        served.update(zip(record["inputs_sha256"], record["labels"]))
+    assert len(ledger_hashes) == 6 and sorted(served) == sorted(ledger_hashes)
+    assert ledger_hashes == [h.hex() for h in clip_hashes(x)]  # payment order = batch order
+    assert all(served[h.hex()] == labels.tolist() for h, labels in ledger_labels.items())
 
 
 def test_oip_oracle_on_a_generic_server_with_sparse_metadata():

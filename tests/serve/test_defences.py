@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from serve_support import ALICE, clips
+from vidsteal.victims.defended import DefendedOracle
 from vidsteal.victims.defences import (
     DefenceChain,
-    DefendedOracle,
     NoiseConfig,
     NoiseDefence,
     PoisonConfig,
@@ -24,6 +24,7 @@ from vidsteal.victims.defences import (
 )
 from vidsteal.victims.http import HttpOracle, RemoteError
 from vidsteal.victims.local import LocalOracle
+from vidsteal.victims.outputs import Answers, OutputMode
 
 
 def _probs(n: int, k: int, peak: float, seed: int = 0) -> torch.Tensor:
@@ -58,6 +59,15 @@ def test_noise_is_reproducible_by_seed_and_thread_safe():
     for t in threads:
         t.join()
     assert len(outs) == 8 and all(torch.isfinite(o).all() for o in outs)
+
+
+def test_unseeded_noise_leaves_torchs_global_stream_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    first, second = NoiseDefence(NoiseConfig()), NoiseDefence(NoiseConfig())
+    assert torch.equal(torch.rand(3), expected)
+    assert first.seed != second.seed  # each unseeded defence draws its own seed, and says which
 
 
 def test_poisoning_lies_to_ood_queries_only():
@@ -145,6 +155,31 @@ def test_defended_server_answers_what_the_defence_computes_locally(serve, victim
     defended = DefendedOracle(local, DefenceChain.from_configs([noise]), key="anonymous").query(x)
     assert torch.allclose(remote.probs, defended.probs, atol=1e-6)
     assert not torch.allclose(remote.probs, local.query(x).probs, atol=1e-3)
+
+
+def _bitwise(a: Answers, b: Answers) -> bool:
+    same_probs = (a.probs is None and b.probs is None) or (
+        a.probs is not None and b.probs is not None and torch.equal(a.probs.view(torch.int32), b.probs.view(torch.int32)))
+    return torch.equal(a.labels, b.labels) and same_probs
+
+
+@pytest.mark.parametrize("mode", [OutputMode(), OutputMode(kind="topk_probs", k=3), OutputMode(kind="rounded")],
+                         ids=lambda m: m.kind.value)
+def test_defended_server_and_defended_oracle_answer_identically(serve, victim_path, mode):
+    """Same victim, same defence configs (seeded noise, poisoning, PRADA), same clips in the same batches:
+    bit-identical answers, and PRADA's per-key state ends up the same on both sides."""
+    configs = [PoisonConfig(threshold=0.5, seed=2), NoiseConfig(scale=0.05, seed=3),
+               PradaConfig(min_queries=20, per_class=False)]
+    server = serve(defences=configs, output_mode=mode)
+    remote = HttpOracle(server.url, batch_size=10, max_concurrency=1)
+    local_chain = DefenceChain.from_configs(configs)
+    local = DefendedOracle(LocalOracle.from_file(victim_path), local_chain, mode, key="anonymous")
+    attack = _attack_stream(60, 7)
+    for i in range(0, 60, 10):
+        assert _bitwise(remote.query(attack[i:i + 10]), local.query(attack[i:i + 10])), f"batch {i // 10}"
+    served_prada = server.app.state.service.engine.defences.defences[2]
+    status = local_chain.defences[2].status("anonymous")
+    assert status == served_prada.status("anonymous") and status["queries"] == 60 and status["w"] is not None
 
 
 def test_server_blocks_key_flagged_by_prada(serve, keys_file):

@@ -1,7 +1,7 @@
 """What every extraction attack shares: a typed config, a context for measuring, and a result.
 
 An attack sees the victim only through an :class:`~vidsteal.victims.base.Oracle` (normally a
-:class:`~vidsteal.victims.ledger.LoggedOracle` with a budget, so every paid answer is durable). The held-out test
+:class:`~vidsteal.victims.logged.LoggedOracle` with a budget, so every paid answer is durable). The held-out test
 set and the victim's own test predictions in :class:`AttackContext` are the *auditor's* instruments: attacks use
 them only to report accuracy, never to train.
 """

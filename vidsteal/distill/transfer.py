@@ -1,7 +1,7 @@
 """Transfer sets: clips paid for once, with the victim's answers as targets, reusable without re-querying.
 
 ``query_dataset`` sends a dataset's clips through an oracle (normally a
-:class:`~vidsteal.victims.ledger.LoggedOracle`, so every answer is durable and a re-run is free) and returns a
+:class:`~vidsteal.victims.logged.LoggedOracle`, so every answer is durable and a re-run is free) and returns a
 :class:`TransferSet`. When the budget runs out mid-way, the clips already answered are kept.
 """
 

@@ -1,8 +1,8 @@
-"""The served victim: input checks, forward pass, defences, output mode. No HTTP in here.
+"""The served victim: input checks, then the one answer path (forward, softmax, defences, output mode). No HTTP.
 
-Answers go through exactly the steps of :class:`vidsteal.victims.local.LocalOracle` (eval mode, softmax,
-:func:`apply_output_mode`) with the defence chain in between, so a victim answers the same locally and served
-(up to float rounding that differs between batch sizes).
+Answers go through :class:`vidsteal.victims.answer.AnswerPath`, as in :class:`~vidsteal.victims.local.LocalOracle`
+and :class:`~vidsteal.victims.defended.DefendedOracle`, so a victim answers the same locally and served: bit for
+bit for the same batches (one forward pass per request here), up to float rounding across batch sizes.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from vidsteal.data.clips import ClipError, check_model_input
 from vidsteal.models.registry import ModelCard, load_model
 from vidsteal.serve.config import ServeConfig
 from vidsteal.serve.schemas import ApiError
+from vidsteal.victims.answer import AnswerPath, VictimInputError, VictimModel
 from vidsteal.victims.defences import DefenceChain, QueryRefused
-from vidsteal.victims.outputs import Answers, apply_output_mode
+from vidsteal.victims.outputs import Answers
 
 
 class Engine:
@@ -31,6 +32,8 @@ class Engine:
         self.frames = config.frames or self.card.frames
         self.size = config.size or self.card.size
         self.defences = DefenceChain.from_configs(config.defences)
+        self.victim = VictimModel(self.model, self.num_classes, self.device)
+        self.path = AnswerPath(self._probs, self.defences)
         self._slots = threading.BoundedSemaphore(config.inference_workers)
 
     def check(self, clips: torch.Tensor) -> None:
@@ -60,21 +63,16 @@ class Engine:
         if exact is None and not lo <= got <= hi:
             raise ApiError(422, f"clips must have {what} in [{lo}, {hi}], got {got}")
 
-    def screen(self, clips: torch.Tensor, key: str) -> None:
-        try:
-            self.defences.screen(clips, key)
-        except QueryRefused as err:
-            raise ApiError(403, str(err)) from None
+    def _probs(self, clips: torch.Tensor) -> torch.Tensor:
+        with self._slots:
+            try:
+                return self.victim.probs(clips)
+            except VictimInputError as err:  # e.g. a clip too small for the victim's pooling
+                raise ApiError(422, str(err)) from None
 
     def answer(self, clips: torch.Tensor, key: str) -> Answers:
-        """Full probabilities -> defences -> output mode, for clips already :meth:`check`-ed."""
-        with self._slots, torch.inference_mode():
-            self.model.eval()
-            try:
-                logits = self.model(clips.to(self.device)).float().cpu()
-            except RuntimeError as err:  # e.g. a clip too small for the victim's pooling: an input problem
-                raise ApiError(422, f"the victim cannot process clips of shape {list(clips.shape)}: {err}") from None
-        if logits.shape != (clips.shape[0], self.num_classes) or not torch.isfinite(logits).all():
-            raise RuntimeError(f"victim returned invalid logits of shape {tuple(logits.shape)}")
-        probs = self.defences(torch.softmax(logits, dim=1), clips, key)
-        return apply_output_mode(probs, self.config.output_mode)
+        """Screen -> full probabilities -> defences -> output mode, for clips already :meth:`check`-ed."""
+        try:
+            return self.path(clips, key, self.config.output_mode)
+        except QueryRefused as err:
+            raise ApiError(403, str(err)) from None

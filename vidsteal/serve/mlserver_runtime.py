@@ -17,9 +17,10 @@ declare ``inputs``/``outputs`` in model-settings.json too: the metadata is then 
 runs :meth:`VidstealRuntime.load`, where we fill them in.
 
 Input ``clips``: FP32 (or FP64 / UINT8 = value/255) ``[N, 3, T, H, W]`` in ``[0, 1]``. Outputs ``probabilities``
-(FP32 ``[N, K]``, full softmax after any defences) and ``labels`` (INT64 ``[N, K]``, most likely first). Output
-modes (top-k, labels, rounding) are applied by the client (:class:`OipOracle` uses the same function as the
-vidsteal server), because OIP metadata here has no place to announce a truncation.
+(FP32 ``[N, K]``, full softmax after any defences) and ``labels`` (INT64 ``[N, K]``, most likely first): the
+victim's one answer path (:class:`vidsteal.victims.answer.AnswerPath`) in the output mode that reveals
+everything. Output modes (top-k, labels, rounding) are applied by the client (:class:`OipOracle` uses the same
+function as the vidsteal server), because OIP metadata here has no place to announce a truncation.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from pydantic import Field
 from vidsteal.config import BaseConfig
 from vidsteal.data.clips import ClipError, check_model_input
 from vidsteal.models.registry import load_model
+from vidsteal.victims.answer import AnswerPath, VictimInputError, VictimModel
 from vidsteal.victims.defences import DefenceChain, DefenceConfig
+from vidsteal.victims.outputs import OutputMode
 
 INPUT, PROBS, LABELS = "clips", "probabilities", "labels"
 
@@ -58,10 +61,13 @@ class VidstealRuntime(MLModel):
         self.extra = RuntimeExtra.model_validate(extra or {})
         if self.extra.torch_threads is not None:
             torch.set_num_threads(self.extra.torch_threads)
-        self.model = load_model(await get_model_uri(self.settings)).requires_grad_(False)
-        self.num_classes = self.model.card.num_classes
-        self.defences = DefenceChain.from_configs(self.extra.defences)
-        t, s = self.model.card.frames or -1, self.model.card.size or -1
+        model = load_model(await get_model_uri(self.settings))
+        card = model.card
+        self.num_classes = card.num_classes
+        defences = DefenceChain.from_configs(self.extra.defences)
+        self.path = AnswerPath(VictimModel(model, self.num_classes).probs, defences)
+        self.mode = OutputMode(k=self.num_classes)  # full probabilities, every label ranked
+        t, s = card.frames or -1, card.size or -1
         # Filled in here so model metadata tells any OIP client the input name and the class count.
         self.inputs = [MetadataTensor(name=INPUT, datatype="FP32", shape=[-1, 3, t, s, s])]
         self.outputs = [MetadataTensor(name=PROBS, datatype="FP32", shape=[-1, self.num_classes]),
@@ -91,13 +97,11 @@ class VidstealRuntime(MLModel):
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         clips = self._clips(payload)
-        with torch.inference_mode():
-            try:
-                logits = self.model.eval()(clips).float()
-            except RuntimeError as err:
-                raise InferenceError(f"the victim cannot process clips of shape {list(clips.shape)}: {err}") from None
-        probs = self.defences(torch.softmax(logits, dim=1), clips, "mlserver")
-        labels = probs.argsort(dim=1, descending=True, stable=True)
-        outputs: list[Any] = [NumpyCodec.encode_output(PROBS, probs.numpy().astype(np.float32)),
-                              NumpyCodec.encode_output(LABELS, labels.numpy().astype(np.int64))]
+        try:
+            answers = self.path(clips, "mlserver", self.mode)
+        except VictimInputError as err:
+            raise InferenceError(str(err)) from None
+        assert answers.probs is not None
+        outputs: list[Any] = [NumpyCodec.encode_output(PROBS, answers.probs.numpy().astype(np.float32)),
+                              NumpyCodec.encode_output(LABELS, answers.labels.numpy().astype(np.int64))]
         return InferenceResponse(model_name=self.name, model_version=self.version, id=payload.id, outputs=outputs)

@@ -3,33 +3,26 @@
 One file per key (``<log_dir>/<key name>.jsonl``), one line per answered request::
 
     {"time": 1732540000.1, "request_id": "...", "route": "v1", "n": 2,
-     "inputs_sha256": ["<sha256 of clip 0 as float32 bytes>", "..."],
+     "inputs_sha256": ["<hex vidsteal.victims.hashes.clip_hashes of clip 0>", "..."],
      "labels": [[3, 1], [0, 2]], "probs": [[...], [...]] | null}
 
 Clips themselves are not stored (they may be large, and the auditor needs only to know which clip got which
-answer). The log is the server's source of truth for spent budgets: on start, :meth:`QueryLog.spent` re-counts
+answer). A clip's hash is that of its canonical 8-bit form, the same the attacker's
+:class:`~vidsteal.victims.ledger.QueryLedger` keys its rows by (:meth:`QueryLedger.hashes`), so the two logs can be
+matched clip by clip. The log is the server's source of truth for spent budgets: on start, :meth:`QueryLog.spent` re-counts
 each key's answered clips, so restarting the server never refills a budget. A torn last line (crash mid-write)
 is ignored when counting.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import time
 from pathlib import Path
 
-import torch
-
 from vidsteal.victims.outputs import Answers
-
-
-def clip_hashes(clips: torch.Tensor) -> list[str]:
-    """sha256 of each clip's contiguous float32 bytes: identical clips hash identically across runs."""
-    data = clips.detach().to(torch.float32).contiguous().cpu()
-    return [hashlib.sha256(clip.numpy().tobytes()).hexdigest() for clip in data]
 
 
 class QueryLog:

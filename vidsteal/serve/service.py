@@ -18,8 +18,9 @@ from vidsteal.serve.auth import AuthError, KeyRecord, KeyStore
 from vidsteal.serve.config import ServeConfig
 from vidsteal.serve.engine import Engine
 from vidsteal.serve.limits import BudgetBook, BudgetExhausted, RateLimiter
-from vidsteal.serve.querylog import QueryLog, clip_hashes
+from vidsteal.serve.querylog import QueryLog
 from vidsteal.serve.schemas import ApiError
+from vidsteal.victims.hashes import clip_hashes
 from vidsteal.victims.outputs import Answers
 
 
@@ -29,7 +30,7 @@ class QueryResult:
     requested: int
     answers: Answers
     usage: dict[str, int | None]
-    digest: str  # sha256 over the request's clip hashes: a replayed id must carry the same clips
+    digest: str  # sha256 over the request's exact float32 clips: a replayed id must carry the same clips
 
 
 class VictimService:
@@ -72,8 +73,8 @@ class VictimService:
               partial: bool) -> QueryResult:
         """Answer ``clips`` for ``key``; ``partial`` answers the prefix that fits the budget, else all or none."""
         self.engine.check(clips)
-        hashes = clip_hashes(clips)
-        digest = hashlib.sha256("".join(hashes).encode()).hexdigest()
+        hashes = [h.hex() for h in clip_hashes(clips)]  # as the attacker's ledger hashes them
+        digest = _request_digest(clips)
         slot = None if request_id is None else (key.name, request_id)
         replay = self._claim(slot, digest)
         if replay is not None:
@@ -93,8 +94,7 @@ class VictimService:
             raise ApiError(402, str(err), budget=err.limit, spent=err.spent, budget_left=err.left) from None
         try:
             clips = clips[:granted]
-            self.engine.screen(clips, key.name)
-            answers = self.engine.answer(clips, key.name)
+            answers = self.engine.answer(clips, key.name)  # screens, then answers
             self.log.append(key.name, request_id, route, hashes[:granted], answers)  # logged before it counts
         except BaseException:
             self.budgets.refund(key.name, granted)
@@ -129,3 +129,9 @@ class VictimService:
         if slot is not None:
             with self._lock:
                 self._inflight.discard(slot)
+
+
+def _request_digest(clips: torch.Tensor) -> str:
+    """Exact identity of a request's clips: unlike a clip hash (8-bit form), any change of any value changes it."""
+    data = clips.detach().to(device="cpu", dtype=torch.float32).contiguous()
+    return hashlib.sha256(f"{tuple(data.shape)}|".encode() + data.numpy().tobytes()).hexdigest()

@@ -18,8 +18,8 @@ rounding. Per-rank statistics (BatchNorm: use ``sync_batchnorm`` on GPU) and dro
 last step with fewer samples than ranks is dropped when running multi-rank.
 
 Checkpoints (:mod:`vidsteal.train.checkpoint`): rank 0 writes, every rank waits, every rank reads on resume.
-Callbacks run on every rank; those that write files should check :attr:`Runtime.is_main`. Victim queries go through rank 0 only
-(:class:`vidsteal.train.distributed_oracle.RankZeroOracle`).
+Callbacks run on every rank; those that write files should check :attr:`Runtime.is_main`. Victim queries go
+through rank 0 only (:class:`vidsteal.victims.rank_zero.RankZeroOracle`).
 """
 
 from __future__ import annotations

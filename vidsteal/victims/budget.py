@@ -1,7 +1,7 @@
 """Exact query budgets, checked before a query is paid for.
 
 Policy when a batch does not fit: answer the longest prefix of the batch that fits, keep those answers (the
-victim has been paid for them, and a :class:`~vidsteal.victims.ledger.LoggedOracle` has already saved them),
+victim has been paid for them, and a :class:`~vidsteal.victims.logged.LoggedOracle` has already saved them),
 then raise :class:`BudgetExceeded` carrying how many clips were answered and their answers. We chose this over
 refusing the whole batch because refusing leaves the last ``remaining`` queries of a budget unusable by any
 attack with a fixed batch size, so reported budgets would overstate what was spent; the prefix rule spends

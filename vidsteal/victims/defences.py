@@ -1,13 +1,15 @@
 """Defences a victim can deploy against extraction: post-processors on full probabilities, plus a detector.
 
 A defence sees the full softmax ``(N, K)`` before the output mode truncates it, together with the clips and the
-API key that asked. The server (and any in-process victim that wants them) runs them as one chain::
+API key that asked. Every victim runs them as one chain, inside :class:`vidsteal.victims.answer.AnswerPath`::
 
     chain.screen(clips, key)            # before inference: may refuse a blocked key
     probs = chain(probs, clips, key)    # after inference: perturb, observe
     answers = apply_output_mode(probs, mode)
 
-so a defence measured locally is bit-for-bit the one deployed behind HTTP. Top-k and rounding are output modes
+so a defence measured locally (:class:`~vidsteal.victims.defended.DefendedOracle`) is bit-for-bit the one
+deployed behind HTTP. Randomness is explicit: noise draws from its own generator seeded by ``NoiseConfig.seed``
+(the poison derangement by ``PoisonConfig.seed``), never from torch's global stream. Top-k and rounding are output modes
 (:mod:`vidsteal.victims.outputs`), not defences. Each defence keeps its own state per key and is thread-safe:
 the server answers concurrent requests.
 
@@ -32,9 +34,8 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from vidsteal.config import BaseConfig
-from vidsteal.victims.base import Oracle, OracleError
+from vidsteal.victims.base import OracleError
 from vidsteal.victims.normality import shapiro_wilk
-from vidsteal.victims.outputs import Answers, OutputKind, OutputMode, apply_output_mode
 
 
 log = logging.getLogger("vidsteal.defences")
@@ -52,7 +53,7 @@ class NoiseConfig(BaseConfig):
     scale: float = Field(0.05, ge=0, description="std (gaussian) or scale (laplace) of noise added to each prob")
     distribution: Literal["gaussian", "laplace"] = Field("gaussian", description="noise distribution")
     keep_argmax: bool = Field(True, description="swap entries back so the top-1 label never changes")
-    seed: int | None = Field(None, description="seed of the noise stream; None draws a fresh one per process")
+    seed: int | None = Field(None, description="seed of the noise stream; None draws a fresh one per defence")
 
 
 class PoisonConfig(BaseConfig):
@@ -109,7 +110,10 @@ class NoiseDefence(Defence):
 
     def __init__(self, config: NoiseConfig) -> None:
         self.config = config
-        self._gen = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
+        self._gen = torch.Generator()
+        # Without a seed, a fresh one from the OS; torch.seed() would also reseed torch's global stream.
+        self.seed = self._gen.seed() if config.seed is None else config.seed
+        self._gen.manual_seed(self.seed)
         self._lock = threading.Lock()  # a Generator is not safe to share across threads
 
     def __call__(self, probs: torch.Tensor, clips: torch.Tensor, key: str) -> torch.Tensor:
@@ -338,25 +342,3 @@ class DefenceChain:
 
     def __len__(self) -> int:
         return len(self.defences)
-
-
-class DefendedOracle(Oracle):
-    """A defended victim without a server: full probabilities from ``backend``, then the chain, then ``output_mode``.
-
-    What the vidsteal server does per request, in-process, so a defence can be measured locally and then deployed
-    unchanged. ``backend`` must reveal full probabilities (e.g. a ``LocalOracle`` in the default mode).
-    """
-
-    def __init__(self, backend: Oracle, defences: DefenceChain, output_mode: OutputMode | None = None,
-                 key: str = "local") -> None:
-        if backend.output_mode.kind != OutputKind.probs:
-            raise ValueError(f"the backend must reveal full probabilities, not {backend.output_mode.to_dict()}")
-        super().__init__(backend.num_classes, output_mode)
-        self.backend, self.defences, self.key = backend, defences, key
-
-    def _answer(self, clips: torch.Tensor) -> Answers:
-        self.defences.screen(clips, self.key)
-        probs = self.backend.query(clips).probs
-        assert probs is not None
-        return apply_output_mode(self.defences(probs, clips, self.key), self.output_mode)
-

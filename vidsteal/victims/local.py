@@ -1,10 +1,10 @@
 """An in-process victim: a torch model behind the oracle interface.
 
 This is the fast victim for experiments and tests. Black-box attacks use it only through :meth:`query`, which
-behaves exactly like a remote victim: eval mode, no gradients, softmax, then the output mode's truncation (the
-same :func:`apply_output_mode` the server runs). It also offers :meth:`LocalOracle.logits` for white-box
-ablations, which is deliberately a separate, loudly named method so that no black-box code path can reach
-victim gradients by accident.
+behaves exactly like a remote victim: eval mode, no gradients, softmax, then the output mode's truncation, through
+the same :class:`~vidsteal.victims.answer.AnswerPath` the server runs. It also offers :meth:`LocalOracle.logits`
+for white-box ablations, which is deliberately a separate, loudly named method so that no black-box code path can
+reach victim gradients by accident.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from torch import nn
 
 from vidsteal.data.clips import check_model_input
 from vidsteal.models.registry import ModelCard, create_model, load_model
-from vidsteal.victims.base import Oracle, OracleError
-from vidsteal.victims.outputs import Answers, OutputMode, apply_output_mode
+from vidsteal.victims.answer import AnswerPath, VictimModel
+from vidsteal.victims.base import Oracle
+from vidsteal.victims.outputs import Answers, OutputMode
 
 
 class LocalOracle(Oracle):
@@ -48,13 +49,22 @@ class LocalOracle(Oracle):
             if not isinstance(card, ModelCard):
                 raise ValueError("model has no vidsteal card; pass num_classes explicitly")
             num_classes = card.num_classes
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.victim = VictimModel(model, num_classes, device, batch_size)
         super().__init__(num_classes, output_mode)
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval().requires_grad_(False)
+        self.device, self.model = self.victim.device, self.victim.model
         self.card = card if isinstance(card, ModelCard) else None
-        self.batch_size = batch_size
+        self.path = AnswerPath(self.victim.probs)
+
+    @property
+    def batch_size(self) -> int | None:
+        """Clips per forward pass; settable (the answers do not change, up to float rounding)."""
+        return self.victim.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"batch_size must be >= 1, got {value}")
+        self.victim.batch_size = value
 
     @classmethod
     def from_file(cls, path: str | Path, output_mode: OutputMode | None = None, batch_size: int = 64,
@@ -68,29 +78,8 @@ class LocalOracle(Oracle):
         """Victim built fresh from the model registry (random weights; seed torch first for a fixed victim)."""
         return cls(create_model(name, num_classes, **model_kwargs), output_mode, batch_size, device)
 
-    def _forward(self, clips: torch.Tensor) -> torch.Tensor:
-        logits = self.model(clips.to(self.device))
-        if logits.ndim != 2 or logits.shape != (clips.shape[0], self.num_classes):
-            raise OracleError(
-                f"victim model returned logits of shape {tuple(logits.shape)}, expected ({clips.shape[0]}, "
-                f"{self.num_classes})"
-            )
-        return logits
-
     def _answer(self, clips: torch.Tensor) -> Answers:
-        self.model.eval()  # someone may have called .train() on the shared module; the victim never trains
-        parts = []
-        with torch.inference_mode():
-            for chunk in clips.split(self.batch_size):
-                logits = self._forward(chunk).float()
-                bad = ~torch.isfinite(logits).all(dim=1)
-                if bad.any():
-                    raise OracleError(
-                        f"victim model returned NaN/Inf logits for {int(bad.sum())} of {chunk.shape[0]} clips "
-                        f"(broken weights or numerically unstable inputs); no answer was given for this batch"
-                    )
-                parts.append(torch.softmax(logits, dim=1).cpu())
-        return apply_output_mode(torch.cat(parts), self.output_mode)
+        return self.path(clips, "local", self.output_mode)
 
     def logits(self, clips: torch.Tensor) -> torch.Tensor:
         """WHITE-BOX access, not a black-box query: raw victim logits with autograd enabled.
@@ -101,8 +90,7 @@ class LocalOracle(Oracle):
         ``differentiable``. Each clip still counts in :attr:`queries`.
         """
         check_model_input(clips)
-        self.model.eval()
-        out = self._forward(clips)
+        out = self.victim.logits(clips)
         self.queries += clips.shape[0]
         return out
 

@@ -40,7 +40,7 @@ from vidsteal.config import BaseConfig
 from vidsteal.models.generators import ImageGenerator
 from vidsteal.victims.base import Oracle
 from vidsteal.victims.budget import BudgetedOracle
-from vidsteal.victims.ledger import LoggedOracle
+from vidsteal.victims.logged import LoggedOracle
 from vidsteal.victims.local import LocalOracle
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
-from vidsteal.victims.ledger import LoggedOracle
+from vidsteal.victims.logged import LoggedOracle
 
 
 def _slug(name: str) -> str:

@@ -2,7 +2,7 @@
 
 An attack is a loop of ``step(session)`` calls. Each step renders clips and hands them to :meth:`Session.pay`,
 which sends them through the oracle (the budget is enforced there and, for a
-:class:`~vidsteal.victims.ledger.LoggedOracle`, every answer is durable before it is used), appends them to the
+:class:`~vidsteal.victims.logged.LoggedOracle`, every answer is durable before it is used), appends them to the
 replay buffer, trains the student by the replay ratio and adds a point to the accuracy-vs-queries curve every
 ``eval_every`` queries. Between steps the base class checkpoints (student, optimiser, the attack's own tensors and
 RNG state, in the one format of :mod:`vidsteal.train.checkpoint`) every ``chunk`` queries.
@@ -33,7 +33,7 @@ from vidsteal.distill.student import measure
 from vidsteal.models.registry import ModelCard, save_model
 from vidsteal.victims.base import Oracle
 from vidsteal.victims.budget import BudgetExceeded
-from vidsteal.victims.ledger import LoggedOracle
+from vidsteal.victims.logged import LoggedOracle
 from vidsteal.victims.outputs import Answers
 
 

@@ -1,4 +1,4 @@
-"""The query-log rule under torchrun: every rank asks, only rank 0 pays, logs and answers.
+"""The oracle for multi-process training (torchrun): every rank asks, only rank 0 pays, logs and answers.
 
 A :class:`~vidsteal.victims.ledger.QueryLedger` has one writer (it holds a file lock), and the budget must be
 counted once. So with several ranks only rank 0 holds the victim (usually a ``LoggedOracle`` with a budget).
