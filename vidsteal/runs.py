@@ -48,12 +48,17 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
+    fsync_path(path.parent)
+    return path
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's bytes, or a folder's entries (a rename into it), to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return path
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

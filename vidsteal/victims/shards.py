@@ -16,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vidsteal.data.clips import to_model_input, to_uint8_clips
+from vidsteal.runs import fsync_path
 
 CLIP_FORMATS = ("uint8", "float32")
 
@@ -32,22 +33,13 @@ def from_stored(stored: torch.Tensor, clip_format: str) -> torch.Tensor:
     return to_model_input(stored) if clip_format == "uint8" else stored
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
     """Write a safetensors file so that ``path`` either does not exist or is complete, even across power loss."""
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
+    fsync_path(tmp)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def shard_meta(path: Path) -> dict[str, str]:
