@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import vidsteal.train.checkpoint as checkpoint
+from vidsteal.runs import atomic_write
 from vidsteal.train.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
 from vidsteal.train.distributed import Runtime
 from vidsteal.train.optim import make_optimizer
@@ -52,13 +53,13 @@ def test_a_save_cut_short_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     second, opt2 = _trained(1)
     calls = []
 
-    def dies_on_the_second_file(tensors, path, *args, **kwargs):
+    def dies_on_the_second_file(path, data):
         calls.append(path)
         if len(calls) == 2:
             raise KeyboardInterrupt  # the process is killed half-way through writing the new folder
-        return save_file(tensors, path, *args, **kwargs)
+        return atomic_write(path, data)
 
-    monkeypatch.setattr(checkpoint, "save_file", dies_on_the_second_file)
+    monkeypatch.setattr(checkpoint, "atomic_write", dies_on_the_second_file)
     # Killed while saving the next checkpoint, and while saving one with the committed checkpoint's own tag.
     for tag in (2, 1):
         calls.clear()

@@ -3,10 +3,10 @@
 A checkpoint in ``root`` is a folder ``root/ckpt_<tag>/`` holding ``model.safetensors`` (the weights),
 ``optim.safetensors`` (the optimiser's state as flat tensors) and ``tensors.safetensors`` (whatever else must come
 back exactly: RNG states, an attack's generator and its optimiser), plus ``root/state.json``: the JSON metadata
-(epoch, history, loss-scaler state, the attack's counters) and the name of that folder. The folder is written and
-fsynced first; replacing ``state.json`` is the commit point, so a kill at any moment leaves either the previous
-checkpoint or the new one, never a mix of both. Older folders are deleted after the commit. Safetensors and JSON
-only: loading a checkpoint never unpickles anything.
+(epoch, history, loss-scaler state, the attack's counters) and the name of that folder. Every file is written with
+:func:`vidsteal.runs.atomic_write` (fsynced), the folder's first; replacing ``state.json`` is the commit point, so a
+kill at any moment leaves either the previous checkpoint or the new one, never a mix of both. Older folders are
+deleted after the commit. Safetensors and JSON only: loading a checkpoint never unpickles anything.
 
 Under torchrun rank 0 writes and every rank waits; every rank reads (:class:`~vidsteal.train.distributed.Runtime`).
 """
@@ -14,15 +14,15 @@ Under torchrun rank 0 writes and every rank waits; every rank reads (:class:`~vi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
+from vidsteal.runs import atomic_write
 from vidsteal.train.distributed import Runtime
 
 STATE = "state.json"
@@ -90,25 +90,12 @@ def _write(root: Path, tag: int, model: nn.Module, opt: torch.optim.Optimizer, m
     files = {"model.safetensors": model.state_dict(), "optim.safetensors": optimizer_tensors(opt, "optim"),
              "tensors.safetensors": tensors}
     for file, content in files.items():
-        save_file({k: v.detach().contiguous().cpu() for k, v in content.items()}, str(folder / file))
-        _fsync(folder / file)
-    _fsync(folder)
-    tmp = root / (STATE + ".tmp")
-    tmp.write_text(json.dumps({**meta, "scaler": runtime.scaler.state_dict(), "folder": name}))
-    _fsync(tmp)
-    tmp.replace(root / STATE)  # the commit point
-    _fsync(root)
+        atomic_write(folder / file, save({k: v.detach().contiguous().cpu() for k, v in content.items()}))
+    # The commit point: state.json names the new folder, whose files are all on disk by now.
+    atomic_write(root / STATE, json.dumps({**meta, "scaler": runtime.scaler.state_dict(), "folder": name}))
     for old in root.glob("ckpt_*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
     for legacy in ("model.safetensors", "optim.pt"):  # files of an earlier-format checkpoint this one replaces
         (root / legacy).unlink(missing_ok=True)
 
-
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') bytes to disk before anything refers to it."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
