@@ -6,8 +6,6 @@ servers run as subprocesses. Everything listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +15,8 @@ from typing import Any, Callable, Iterator
 import pytest
 import torch
 import yaml
-from serve_support import ALICE, BOB, CLASSES, FRAMES, MLSERVER_VENV, SIZE, free_port, stop, wait_ready
+from mlserver_support import start_mlserver
+from serve_support import ALICE, BOB, CLASSES, FRAMES, MLSERVER_VENV, SIZE, stop, wait_ready
 
 from vidsteal.models import create_model, save_model
 from vidsteal.serve import ServeConfig, ServerThread, key_entry
@@ -98,26 +97,10 @@ def server_process(victim_path: Path, tmp_path: Path) -> Iterator[Callable[..., 
 @pytest.fixture(scope="session")
 def mlserver(victim_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real MLServer (its own venv) serving the victim through vidsteal's custom runtime; yields its URL."""
-    exe = MLSERVER_VENV / "bin" / "mlserver"
-    if not exe.exists():
+    if not (MLSERVER_VENV / "bin" / "mlserver").exists():
         pytest.skip(f"{MLSERVER_VENV} is absent: `bash scripts/mlserver_venv.sh` creates it (MLServer tests)")
-    root = tmp_path_factory.mktemp("mlserver")
-    model_dir = root / "victim"
-    model_dir.mkdir()
-    (model_dir / "victim.safetensors").write_bytes(victim_path.read_bytes())
-    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
-    settings = {"host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port, "metrics_port": metrics_port,
-                "parallel_workers": 0, "debug": False}
-    model_settings = {"name": "victim", "implementation": "vidsteal.serve.mlserver_runtime.VidstealRuntime",
-                      "parameters": {"uri": "./victim.safetensors", "version": "1", "extra": {"torch_threads": 1}}}
-    (root / "settings.json").write_text(json.dumps(settings))
-    (model_dir / "model-settings.json").write_text(json.dumps(model_settings))
-    log = (root / "mlserver.log").open("w")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
-    proc = subprocess.Popen([str(exe), "start", str(root)], cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{http_port}"
+    url, proc = start_mlserver([victim_path], tmp_path_factory.mktemp("mlserver"))
     try:
-        wait_ready(url, proc, timeout=120)
         yield url
     finally:
         stop(proc)

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import base64
-import socket
-import subprocess
-import time
-from pathlib import Path
 
-import httpx
 import torch
+from mlserver_support import MLSERVER_VENV, REPO, free_port, stop, wait_ready  # noqa: F401  (re-exported)
 
 from vidsteal.models import create_model
 from vidsteal.victims.base import Oracle
 
 FRAMES, SIZE, CLASSES = 4, 16, 10
 ALICE, BOB = "vs_alice-test-key", "vs_bob-test-key"
-REPO = Path(__file__).resolve().parents[2]
-MLSERVER_VENV = REPO / ".venv-mlserver"
 
 
 def clips(n: int, seed: int = 0) -> torch.Tensor:
@@ -56,33 +50,3 @@ def distill(oracle: Oracle, steps: int = 3, batch: int = 6, seed: int = 0) -> li
         opt.step()
         losses.append(loss.item())
     return losses
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float, path: str = "/v2/health/ready") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server process exited with {proc.returncode} before becoming ready")
-        try:
-            if httpx.get(url + path, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server at {url} not ready after {timeout} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)

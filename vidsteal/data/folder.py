@@ -105,6 +105,13 @@ class VideoFileDataset(Dataset):
             return None
         return self.transform.spatial(frames), int(self._labels[video])
 
+    def relabel(self, index: Sequence[int], classes: Sequence[str]) -> None:
+        """Re-index labels into another class list (``index[old label]`` = new label), e.g. a victim's classes."""
+        table = np.asarray(index, dtype=np.int64)
+        self._labels = np.where(self._labels >= 0, table[np.clip(self._labels, 0, None)], self._labels)
+        self.classes = list(classes)
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
     @property
     def num_videos(self) -> int:
         return len(self._paths)

@@ -1,4 +1,7 @@
-"""A custom MLServer runtime serving a vidsteal ``.safetensors`` victim over the Open Inference Protocol.
+"""A custom MLServer runtime serving a victim file over the Open Inference Protocol.
+
+The victim is a vidsteal ``.safetensors``, or a TorchScript / ``.pt2`` file with its card beside it (see
+:mod:`vidsteal.models.external`).
 
 It lets us check :class:`vidsteal.victims.oip.OipOracle` against a KServe v2 server we did not write, and lets an
 auditor put a vidsteal victim into an existing MLServer / Seldon / KServe deployment. Imported only inside
@@ -16,7 +19,9 @@ here (``RuntimeError: There is no current event loop``), whatever the runtime. W
 declare ``inputs``/``outputs`` in model-settings.json too: the metadata is then served by a process that never
 runs :meth:`VidstealRuntime.load`, where we fill them in.
 
-Input ``clips``: FP32 (or FP64 / UINT8 = value/255) ``[N, 3, T, H, W]`` in ``[0, 1]``. Outputs ``probabilities``
+Input ``clips``: FP32 (or FP64 / UINT8 = value/255) ``[N, 3, T, H, W]`` in ``[0, 1]``; model metadata lists the
+accepted datatypes in ``parameters.input_datatypes`` (UINT8 first: 8-bit clips are what a video API takes, and a
+quarter of the bytes), with ``num_classes``, ``classes``, ``frames`` and ``size``. Outputs ``probabilities``
 (FP32 ``[N, K]``, full softmax after any defences) and ``labels`` (INT64 ``[N, K]``, most likely first): the
 victim's one answer path (:class:`vidsteal.victims.answer.AnswerPath`) in the output mode that reveals
 everything. Output modes (top-k, labels, rounding) are applied by the client (:class:`OipOracle` uses the same
@@ -32,13 +37,13 @@ import torch
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
 from mlserver.errors import InferenceError
-from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, MetadataTensor, Parameters
 from mlserver.utils import get_model_uri
 from pydantic import Field
 
 from vidsteal.config import BaseConfig
 from vidsteal.data.clips import ClipError, check_model_input
-from vidsteal.models.registry import load_model
+from vidsteal.models.external import load_victim_model
 from vidsteal.victims.answer import AnswerPath, VictimInputError, VictimModel
 from vidsteal.victims.defences import DefenceChain, DefenceConfig
 from vidsteal.victims.outputs import OutputMode
@@ -61,8 +66,8 @@ class VidstealRuntime(MLModel):
         self.extra = RuntimeExtra.model_validate(extra or {})
         if self.extra.torch_threads is not None:
             torch.set_num_threads(self.extra.torch_threads)
-        model = load_model(await get_model_uri(self.settings))
-        card = model.card
+        model = load_victim_model(await get_model_uri(self.settings))
+        self.card = card = model.card
         self.num_classes = card.num_classes
         defences = DefenceChain.from_configs(self.extra.defences)
         self.path = AnswerPath(VictimModel(model, self.num_classes).probs, defences)
@@ -73,6 +78,14 @@ class VidstealRuntime(MLModel):
         self.outputs = [MetadataTensor(name=PROBS, datatype="FP32", shape=[-1, self.num_classes]),
                         MetadataTensor(name=LABELS, datatype="INT64", shape=[-1, self.num_classes])]
         return True
+
+    async def metadata(self) -> MetadataModelResponse:
+        meta = await super().metadata()
+        card = self.card
+        meta.parameters = Parameters(**(meta.parameters.model_dump() if meta.parameters else {}),
+                                     input_datatypes=["UINT8", "FP32", "FP64"], num_classes=self.num_classes,
+                                     classes=card.categories, frames=card.frames, size=card.size)
+        return meta
 
     def _clips(self, payload: InferenceRequest) -> torch.Tensor:
         if len(payload.inputs) != 1 or payload.inputs[0].name != INPUT:

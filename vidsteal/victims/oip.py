@@ -2,7 +2,11 @@
 
 The oracle reads the model's metadata once (``GET /v2/models/{name}``) to learn the input tensor's name and
 datatype and which output holds probabilities and/or labels, then sends JSON tensors to
-``POST /v2/models/{name}/infer``. The batching, concurrency, retries and partial-answer rules are those of
+``POST /v2/models/{name}/infer``. Clips go as ``UINT8`` (value/255, what a video API decodes, and a quarter of
+the bytes of FP32 JSON) when the metadata accepts it: the input's datatype is UINT8, or ``parameters.
+input_datatypes`` lists it (vidsteal's MLServer runtime does); otherwise as FP32.
+
+The batching, concurrency, retries and partial-answer rules are those of
 :class:`~vidsteal.victims.http.RestOracle`.
 
 Output modes: a server that returns full probabilities can be wrapped in any output mode; the truncation is then
@@ -41,14 +45,18 @@ class OipOracle(RestOracle):
             or no outputs listed at all, as MLServer with parallel workers and no declared outputs).
         input_name: only for servers whose metadata lists no inputs.
         headers: extra HTTP headers (e.g. a KServe ingress Host header).
+        wire_dtype: ``uint8`` (default: UINT8 tensors where the endpoint accepts them) or ``float32`` (always FP32).
         client: an ``httpx.Client`` to use instead of a new pooled one (custom TLS, proxies, tests).
     """
 
     def __init__(self, url: str, model_name: str, api_key: str | None = None, output_mode: OutputMode | None = None,
                  *, model_version: str | None = None, batch_size: int = 16, max_concurrency: int = 4,
                  timeout: float = 30.0, retries: int = 4, backoff: float = 0.25, num_classes: int | None = None,
-                 input_name: str | None = None, headers: dict[str, str] | None = None,
+                 input_name: str | None = None, headers: dict[str, str] | None = None, wire_dtype: str = "uint8",
                  client: httpx.Client | None = None) -> None:
+        if wire_dtype not in ("float32", "uint8"):
+            raise ValueError(f"wire_dtype must be 'float32' or 'uint8', got {wire_dtype!r}")
+        self.wire_dtype = wire_dtype
         headers = dict(headers or {})
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -75,15 +83,17 @@ class OipOracle(RestOracle):
             raise OracleError(f"expected a model with exactly one input, metadata lists {len(meta.get('inputs') or [])}"
                               + ("" if meta.get("inputs") else "; pass input_name="))
         self.input_name = inputs[0]["name"]
-        self.input_datatype = inputs[0].get("datatype", "FP32")
-        if self.input_datatype not in ("FP32", "FP64", "UINT8"):
-            raise OracleError(f"input datatype {self.input_datatype!r} not supported (FP32, FP64 or UINT8)")
+        params = meta.get("parameters") or {}
+        accepted = {inputs[0].get("datatype", "FP32"), *(params.get("input_datatypes") or [])}
+        order = ("UINT8", "FP32", "FP64") if self.wire_dtype == "uint8" else ("FP32", "FP64", "UINT8")
+        self.input_datatype = next((d for d in order if d in accepted), None)
+        if self.input_datatype is None:
+            raise OracleError(f"input datatypes {sorted(accepted)} not supported (FP32, FP64 or UINT8)")
         outputs = {o["name"]: o for o in meta.get("outputs") or []}
         self.probs_name = _pick(outputs, PROB_NAMES, _FLOAT)
         self.labels_name = _pick(outputs, LABEL_NAMES, _INT)
         if outputs and self.probs_name is None and self.labels_name is None:
             raise OracleError(f"no probabilities or labels output among {sorted(outputs)}")
-        params = meta.get("parameters") or {}
         k = params.get("num_classes") or num_classes
         if k is None and self.probs_name is not None:
             k = outputs[self.probs_name].get("shape", [-1])[-1]
@@ -100,9 +110,9 @@ class OipOracle(RestOracle):
     def _request(self, batch: torch.Tensor) -> tuple[str, dict[str, Any]]:
         batch = batch.detach().cpu()
         if self.input_datatype == "UINT8":
-            data = batch.clamp(0, 1).mul(255).round().to(torch.uint8).flatten().tolist()
+            data = batch.clamp(0, 1).mul(255).round().to(torch.uint8).flatten().numpy()
         else:
-            data = batch.to(torch.float32).flatten().tolist()
+            data = batch.to(torch.float64 if self.input_datatype == "FP64" else torch.float32).flatten().numpy()
         tensor = {"name": self.input_name, "shape": list(batch.shape), "datatype": self.input_datatype, "data": data}
         return f"{self.base}/infer", {"inputs": [tensor]}
 

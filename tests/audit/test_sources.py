@@ -1,0 +1,72 @@
+"""The user's data: class folders and CSVs decoded for the victim, class names matched by name, never by position."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from audit_support import CLASSES, FRAMES, SIZE, write_videos
+
+from vidsteal.data.sources import DataSpecError, resolve_aux, resolve_labeled, resolve_test_data
+from vidsteal.eval.evaluate import predict
+from vidsteal.models.registry import ModelCard
+from vidsteal.victims.spec import resolve_victim
+
+
+def _card(classes: list[str] | None = CLASSES, **update) -> ModelCard:
+    return ModelCard(arch="x", num_classes=3, frames=FRAMES, size=SIZE, categories=classes).model_copy(update=update)
+
+
+def test_class_folder_is_decoded_for_the_victim_and_labels_follow_its_class_order(user_victim, user_videos) -> None:
+    victim = resolve_victim(user_victim)
+    reordered = victim.card.model_copy(update={"categories": ["red", "green", "blue"]})  # not the folders' order
+    data = resolve_test_data(user_videos, reordered)
+    assert data.clips.shape == (9, FRAMES, 3, SIZE, SIZE) and data.classes == ["red", "green", "blue"]
+    assert sorted(data.labels.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    # The victim's own card: its top-1 on these videos is exact only if labels are aligned to its classes.
+    test = resolve_test_data(user_videos, victim.card)
+    logits, labels = predict(victim.model, test)
+    assert torch.equal(logits.argmax(1), labels)
+    assert len(resolve_test_data(user_videos, victim.card, size=4, seed=1)) == 4
+
+
+def test_unknown_classes_are_named(tmp_path: Path) -> None:
+    root = write_videos(tmp_path / "videos", per_class=1, classes=["blue", "purple", "Green"])
+    with pytest.raises(DataSpecError, match="'purple'") as err:
+        resolve_test_data(root, _card())
+    assert "1 class(es)" in str(err.value)
+    shutil.rmtree(root / "purple")
+    assert resolve_test_data(root, _card()).labels.tolist() == [1, 0]  # folders Green, blue; "Green" is "green"
+    with pytest.raises(DataSpecError, match="named 0..2"):
+        resolve_test_data(root, _card(classes=None))
+
+
+def test_kinetics_csv_with_victim_class_names(tmp_path: Path) -> None:
+    root = tmp_path / "k"
+    write_videos(root / "val", per_class=2)
+    for path in sorted((root / "val").glob("*/*.mp4")):
+        path.rename(path.with_name(f"{path.parent.name}{path.stem}_000000_000001.mp4"))
+    with open(root / "val.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
+        for path in sorted((root / "val").glob("*/*.mp4")):
+            writer.writerow([path.parent.name, path.name.split("_")[0], 0, 1, "val"])
+    data = resolve_test_data(root / "val.csv", _card(classes=["red", "green", "blue"]))
+    assert sorted(data.labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    labeled = resolve_labeled(root / "val.csv", _card(), 0.5, seed=0)
+    assert sorted(labeled.labels.tolist()) == [0, 1, 2]  # one video per class
+
+
+def test_aux_folder_and_errors(tmp_path: Path, user_videos: Path) -> None:
+    aux = resolve_aux(user_videos, _card(), 5, seed=0)
+    clip, label = aux[0]
+    assert len(aux) == 5 and clip.shape == (FRAMES, 3, SIZE, SIZE) and label == -1
+    for spec, expected in [("embedded", "not trained on the embedded benchmark"), (tmp_path / "none", "does not exist"),
+                           (user_videos / "red" / "0.mp4", "neither a class folder nor a .csv")]:
+        with pytest.raises(DataSpecError, match=expected):
+            resolve_test_data(spec, _card())
+    with pytest.raises(DataSpecError, match="not a folder"):
+        resolve_aux(tmp_path / "none", _card(), 5)
