@@ -13,6 +13,7 @@ from vidsteal.cli.extract import extract_app
 from vidsteal.cli import greybox as _greybox  # noqa: F401,E402  (registers `vidsteal extract greybox`)
 from vidsteal.cli import blackbox as _blackbox  # noqa: F401,E402  (registers `vidsteal extract blackbox`)
 from vidsteal.cli.progress import StageBars, TrainProgress, console, make_progress
+from vidsteal.cli.victim import VICTIM_HELP, ApiKeyOpt, CardOpt, TestDataOpt, open_victim, user_errors
 from vidsteal.config import ConfigError, load_config
 from vidsteal.models import list_models, load_model, read_card
 from vidsteal.runs import baselines_folder, study_folder, train_folder
@@ -58,31 +59,51 @@ def train_victim(
 
 @app.command()
 def evaluate(
-    model: Path = typer.Argument(..., help="model .safetensors written by vidsteal", exists=True, dir_okay=False),
+    model: Optional[Path] = typer.Argument(None, help="a model .safetensors written by vidsteal (e.g. a student); "
+                                                      "optional with --victim", exists=True, dir_okay=False),
+    victim: Optional[str] = typer.Option(None, "--victim", help=VICTIM_HELP),
+    card: Optional[Path] = CardOpt,
+    api_key: Optional[str] = ApiKeyOpt,
+    test_data: str = TestDataOpt,
     reference: Optional[Path] = typer.Option(None, help="second model (e.g. the victim): report agreement with it"),
-    test_size: int = typer.Option(2000, help="held-out clips generated from the model's benchmark config"),
+    test_size: int = typer.Option(2000, help="held-out clips (embedded), or at most this many test videos"),
     seed: int = typer.Option(0, help="benchmark seed (the test split never overlaps the training split)"),
     out: Optional[Path] = typer.Option(None, help="write the metrics JSON here"),
+    runs: Path = RunsOpt,
 ) -> None:
-    """Top-1, top-5 and (with --reference) agreement on the embedded benchmark's test split."""
-    from vidsteal.data.embedded import make_split
-    from vidsteal.data.synthetic import BenchmarkConfig
-    from vidsteal.eval.evaluate import evaluate as run_evaluate
+    """Top-1 of a victim (--victim) and/or a model on held-out clips: the embedded benchmark or your own videos.
 
-    try:
-        card = read_card(model)
-        net = load_model(model)
+    A remote victim's answers on the test clips are audit queries, paid once and kept in runs/audit_queries."""
+    from vidsteal.data.sources import resolve_test_data
+    from vidsteal.eval.evaluate import evaluate as run_evaluate
+    from vidsteal.eval.evaluate import predict
+    from vidsteal.eval.metrics import agreement
+    from vidsteal.pipeline.measure import AUDIT_QUERIES, yardstick
+
+    if model is None and victim is None:
+        _fail("give a model file, --victim SPEC, or both")
+    result: dict = {}
+    with user_errors():
+        net = load_model(model) if model else None
         ref = load_model(reference) if reference else None
-    except ValueError as err:
-        _fail(str(err))
-    if card.dataset is None:
-        _fail(f"{model} does not record the benchmark it was trained on; evaluate it from Python instead")
-    test = make_split(BenchmarkConfig.model_validate(card.dataset), "test", test_size, seed)
-    result = run_evaluate(net, test, reference=ref)
-    table = Table(title=f"{card.arch} on {len(test)} held-out clips")
-    for key in ("top1", "top5", "reference_top1", "agreement"):
-        if key in result:
-            table.add_row(key, f"{result[key]:.4f}")
+        if victim is not None:
+            v = open_victim(victim, card, api_key)
+            try:
+                yard = yardstick(v, test_data, runs / AUDIT_QUERIES, size=test_size, seed=seed)
+            finally:
+                v.close()
+            test, result = yard.test_set, yard.summary()
+        else:
+            test = resolve_test_data(test_data, read_card(model), size=test_size, seed=seed)  # type: ignore[arg-type]
+        if net is not None:
+            result.update(run_evaluate(net, test, reference=ref))
+            if victim is not None:
+                result["agreement"] = agreement(predict(net, test)[0], yard.victim_logits)
+    title = f"{victim or model} on {len(test)} held-out clips ({test_data})"
+    table = Table(title=title)
+    for key in ("victim_top1", "top1", "top5", "reference_top1", "agreement", "audit_paid", "audit_queries"):
+        if result.get(key) is not None:
+            table.add_row(key, f"{result[key]:.4f}" if isinstance(result[key], float) else str(result[key]))
     console.print(table)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

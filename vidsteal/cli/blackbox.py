@@ -13,6 +13,7 @@ from vidsteal.attacks.blackbox import BlackboxAttack
 from vidsteal.attacks.registry import ATTACKS, list_attacks
 from vidsteal.cli.extract import extract_app
 from vidsteal.cli.progress import StageBars, console, make_progress
+from vidsteal.cli.victim import ApiKeyOpt, CardOpt, TestDataOpt, VictimOpt, fail, open_victim, user_errors
 from vidsteal.config import ConfigError, load_config
 from vidsteal.runs import RunMismatch, blackbox_folder
 
@@ -23,7 +24,10 @@ Method = Enum("Method", {n: n for n in list_attacks() if issubclass(ATTACKS.get(
 
 @extract_app.command("blackbox")
 def blackbox(
-    victim: Path = typer.Option(..., help="victim .safetensors written by vidsteal", exists=True, dir_okay=False),
+    victim: str = VictimOpt,
+    card: Optional[Path] = CardOpt,
+    api_key: Optional[str] = ApiKeyOpt,
+    test_data: str = TestDataOpt,
     student: str = typer.Option("frame_cnn", help="registered student architecture"),
     budget: int = typer.Option(20_000, min=1, help="victim queries the attack may pay for (exact)"),
     method: Method = typer.Option("embeddings", help="a registered black-box attack; reference = the ceiling "
@@ -34,7 +38,8 @@ def blackbox(
                                              help="override a config key, e.g. --set search.mode=gradient"),
     output_mode: str = typer.Option("probs", help="what the victim reveals: probs | topk_probs | topk_labels | "
                                                   "label | rounded"),
-    test_size: int = typer.Option(1000, min=1, help="held-out real clips for the accuracy-vs-queries curve"),
+    test_size: int = typer.Option(1000, min=1, help="held-out clips for the accuracy-vs-queries curve (at most this "
+                                                    "many of --test-data's videos)"),
     runs: Path = typer.Option(Path("runs"), help="folder that holds run folders"),
     run_dir: Optional[Path] = typer.Option(None, help="explicit run folder (default: runs/blackbox_<method>_<hash>)"),
 ) -> None:
@@ -45,27 +50,34 @@ def blackbox(
     cls = ATTACKS.get(method.value).config_class
     try:
         cfg = load_config(cls, config, list(set_ or []) + [f"budget={budget}", f"seed={seed}"])
-        job = BlackboxJob(victim=str(victim), student=student, method=method.value, attack=cfg.to_dict(),
-                          output_mode=OutputMode(kind=output_mode), test_size=test_size)
+        job = BlackboxJob(victim=victim, card=None if card is None else str(card), student=student,
+                          method=method.value, attack=cfg.to_dict(), output_mode=OutputMode(kind=output_mode),
+                          test_data=test_data, test_size=test_size)
     except (ConfigError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2)
     folder = run_dir or blackbox_folder(runs, job)
     console.print(f"run folder: {folder}")
-    with make_progress() as progress:
+    resolved = open_victim(victim, card, api_key, job.output_mode)
+    with make_progress() as progress, user_errors():
         report = StageBars(progress)
         try:
-            out = run_blackbox(job, folder, progress=report)
+            out = run_blackbox(job, folder, progress=report, victim=resolved)
         except (RuntimeError, RunMismatch) as err:  # e.g. gradient mode against a victim that only answers queries
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(2)
+            fail(str(err))
+        finally:
+            resolved.close()
     m = out["metrics"]
-    table = Table(title=f"{method.value} -> {student} on {test_size} held-out real clips")
+    table = Table(title=f"{method.value} -> {student}, held-out test clips ({test_data})")
     for key in ("top1", "agreement", "victim_top1", "queries", "paid", "white_box"):
         if m.get(key) is not None:
             table.add_row(key, f"{m[key]:.4f}" if isinstance(m[key], float) else str(m[key]))
     search = m.get("search")
     if search:
         table.add_row("classes at threshold", f"{search['classes_reached']} (never: {', '.join(search['never_reached']) or '-'})")
+    audit = m.get("audit") or {}
+    if audit.get("audit_ledger"):
+        table.add_row("audit queries", f"{audit['audit_paid']} paid now, {audit['audit_queries']} in "
+                                       f"{audit['audit_ledger']} (not charged to the attack)")
     console.print(table)
     console.print(f"metrics: {folder / 'metrics.json'}  curve: {folder / 'curve.csv'}  samples: {folder / 'samples'}")

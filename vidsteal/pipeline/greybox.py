@@ -20,20 +20,22 @@ from vidsteal.attacks.base import AttackContext, AttackResult, Progress
 from vidsteal.attacks.greybox import GreyboxAttack, GreyboxConfig, GreyboxDatasets
 from vidsteal import runs
 from vidsteal.config import BaseConfig
-from vidsteal.data.embedded import make_split
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.models import create_model, read_card
-from vidsteal.pipeline.victims import victim_test_logits
-from vidsteal.victims import LocalOracle, LoggedOracle, OutputMode, QueryBudget
+from vidsteal.pipeline.measure import AUDIT_QUERIES, measure_victim, yardstick
+from vidsteal.victims import LoggedOracle, OutputMode, QueryBudget
+from vidsteal.victims.spec import Victim, resolve_victim
 
 
 class GreyboxRun(BaseConfig):
     """A grey-box extraction of one victim file into one student architecture."""
 
-    victim: str = Field(description="victim weights (.safetensors written by vidsteal)")
+    victim: str = Field(description="victim spec: model file, module:factory, http://host:port or oip+http://...")
+    card: str | None = Field(None, description="the victim's input-contract card (default: beside the file)")
     student: str = Field("frame_cnn", description="registered student architecture")
     student_kwargs: dict[str, Any] = Field(default_factory=dict, description="student builder arguments")
     output_mode: OutputMode = Field(default_factory=OutputMode, description="what each victim answer reveals")
+    test_data: str = Field("embedded", description="held-out labeled clips: 'embedded', a class folder or a CSV")
     test_size: int = Field(2000, ge=1, description="held-out victim-domain clips for measurement (never trained on)")
     attack: GreyboxConfig = Field(default_factory=GreyboxConfig)
 
@@ -58,30 +60,39 @@ def run_greybox(
     data: GreyboxDatasets | None = None,
     test_set: Dataset | None = None,
     victim_logits: torch.Tensor | None = None,
+    victim: Victim | None = None,
     progress: Progress | None = None,
 ) -> AttackResult:
     """Run (or resume) the attack; returns its result, also written to ``<run dir>/metrics.json``.
 
     Args:
         data: pre-built attacker datasets (default: from ``cfg.attack.data``).
-        test_set / victim_logits: the auditor's held-out split and the victim's predictions on it (default: the
-            embedded test split of the victim's benchmark, measured here).
+        test_set / victim_logits: the auditor's held-out split and the victim's predictions on it (default:
+            ``cfg.test_data`` measured here, the embedded test split of the victim's benchmark unless set).
+        victim: ``cfg.victim`` already resolved (default: resolved here).
     """
-    card = read_card(cfg.victim)
+    own = victim is None
+    victim = victim or resolve_victim(cfg.victim, card=cfg.card, output_mode=cfg.output_mode)
     run_dir = cfg.run_dir(root)
     if (run_dir / "run.yaml").exists():  # the layout before vidsteal.runs: this run in run.yaml, the attack's in config
         (run_dir / "run.yaml").replace(run_dir / runs.CONFIG)
     runs.open_run(run_dir, cfg, ignore=runs.GREYBOX_FREE, what="grey-box run")
-    if test_set is None and cfg.attack.data.labeled == "embedded":
-        test_set = make_split(cfg.attack.data.benchmark, "test", cfg.test_size, cfg.attack.data.pool_seed)
-    if test_set is not None and victim_logits is None:
-        victim_logits = victim_test_logits(cfg.victim, test_set)  # type: ignore[arg-type]
-    torch.manual_seed(cfg.attack.seed)
-    student = create_model(cfg.student, num_classes=card.num_classes, **cfg.student_kwargs)
-    backend = LocalOracle.from_file(cfg.victim, output_mode=cfg.output_mode)
-    with LoggedOracle(backend, run_dir / "queries", budget=QueryBudget(cfg.attack.budget)) as oracle:
-        attack = GreyboxAttack(cfg.attack, data=data)
-        context = AttackContext(run_dir=run_dir, test_set=test_set, victim_logits=victim_logits, progress=progress)
-        result = attack.run(oracle, student, context)
+    try:
+        if test_set is None and (cfg.test_data != "embedded" or cfg.attack.data.labeled == "embedded"):
+            yard = yardstick(victim, cfg.test_data, Path(root) / AUDIT_QUERIES, size=cfg.test_size,
+                             seed=cfg.attack.data.pool_seed)
+            test_set, victim_logits = yard.test_set, yard.victim_logits
+        if test_set is not None and victim_logits is None:
+            victim_logits = measure_victim(victim, test_set, Path(root) / AUDIT_QUERIES).victim_logits
+        torch.manual_seed(cfg.attack.seed)
+        student = create_model(cfg.student, num_classes=victim.card.num_classes, **cfg.student_kwargs)
+        with LoggedOracle(victim.oracle, run_dir / "queries", budget=QueryBudget(cfg.attack.budget)) as oracle:
+            attack = GreyboxAttack(cfg.attack, data=data)
+            context = AttackContext(run_dir=run_dir, test_set=test_set, victim_logits=victim_logits,
+                                    progress=progress)
+            result = attack.run(oracle, student, context)
+    finally:
+        if own:
+            victim.close()
     runs.finish(run_dir, result.as_dict())
     return result

@@ -1,0 +1,47 @@
+"""A user's own TorchScript victim and mp4 folder, end to end through the CLI; bad specs exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from vidsteal.cli.app import app
+
+runner = CliRunner()
+QUICK = ["--student", "test_frame_cnn", "--set", "batch=32", "--set", "distill.eval_every=32",
+         "--set", "distill.final_epochs=0.5"]
+
+
+def test_evaluate_and_extract_a_user_torchscript_victim_on_user_videos(user_victim: Path, user_videos: Path,
+                                                                      tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["evaluate", "--victim", str(user_victim), "--test-data", str(user_videos),
+                                 "--out", str(out), "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "victim_top1" in result.output and "1.0000" in result.output  # the colour victim is right on every video
+    assert json.loads(out.read_text())["victim_top1"] == 1.0
+    run = tmp_path / "runs" / "bb"
+    args = ["extract", "blackbox", "--victim", str(user_victim), "--test-data", str(user_videos), "--method", "noise",
+            "--budget", "64", "--run-dir", str(run), *QUICK]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "victim_top1" in result.output and "1.0000" in result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["metrics"]["ledger"]["paid"] == 64 and metrics["metrics"]["victim_top1"] == 1.0
+    assert metrics["metrics"]["audit"]["test_clips"] == 9 and metrics["metrics"]["audit"]["audit_paid"] == 0
+    assert metrics["curve"] and "top1" in metrics["curve"][-1]
+
+
+def test_bad_victim_specs_exit_2_with_one_line(tmp_path: Path, user_victim: Path) -> None:
+    from test_spec import _bad_specs
+
+    for case, (spec, kwargs, expected) in _bad_specs(tmp_path, user_victim).items():
+        card = ["--card", str(kwargs["card"])] if "card" in kwargs else []
+        for command in (["evaluate"], ["extract", "blackbox", "--budget", "8"]):
+            result = runner.invoke(app, [*command, "--victim", spec, *card, "--runs", str(tmp_path / "runs")])
+            lines = [line for line in result.output.splitlines() if line.strip()]
+            assert result.exit_code == 2, (case, command, result.output)
+            assert "Traceback" not in result.output and lines[-1].startswith("error:") and expected in lines[-1], \
+                (case, result.output)
