@@ -1,7 +1,7 @@
 """Processes on loopback for tests: free ports, readiness, clean stops, and a real MLServer serving a victim file.
 
-MLServer runs from its own venv (``scripts/mlserver_venv.sh``), whose vidsteal is installed from the main checkout,
-so the runtime it loads is that checkout's code; tests that need it skip when the venv is absent.
+MLServer runs from its own venv (``scripts/mlserver_venv.sh``) with this checkout first on its path, so the runtime it
+loads is the code under test; tests that need it skip when the venv is absent.
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ def start_mlserver(files: list[Path], root: Path, name: str = "victim") -> tuple
     (root / "settings.json").write_text(json.dumps(settings))
     (model_dir / "model-settings.json").write_text(json.dumps(model_settings))
     log = (root / "mlserver.log").open("w")
+    # This checkout first on the path: MLServer then runs the vidsteal under test (a worktree or CI's clone), not
+    # whichever checkout its venv was installed from; nothing else of the caller's environment leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    env["PYTHONPATH"] = str(REPO)
     proc = subprocess.Popen([str(exe), "start", str(root)], cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{http_port}"
     try:

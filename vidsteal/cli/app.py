@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from vidsteal.cli.audit import audit as audit_command
 from vidsteal.cli.extract import extract_app
 from vidsteal.cli import greybox as _greybox  # noqa: F401,E402  (registers `vidsteal extract greybox`)
 from vidsteal.cli import blackbox as _blackbox  # noqa: F401,E402  (registers `vidsteal extract blackbox`)
@@ -22,6 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="vidsteal: measure how easily a video classifier can be stolen through its query API.")
 
 app.add_typer(extract_app, name="extract")
+app.command("audit")(audit_command)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file", exists=True, dir_okay=False)
 SetOpt = typer.Option(None, "--set", "-s", help="override a config key, e.g. --set optim.epochs=5 (repeatable)")

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from vidsteal.cli.extract import extract_app
 from vidsteal.cli.progress import StageBars, console, make_progress
-from vidsteal.config import ConfigError, load_config
+from vidsteal.cli.victim import ApiKeyOpt, CardOpt, TestDataOpt, VictimOpt, open_victim, user_errors
+from vidsteal.config import load_config
 
 ROWS = (("kd", "aux-set KD"), ("finetune", "dense fine-tune"), ("ticket", "winning ticket"),
         ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, same sparsity"),
@@ -19,11 +20,15 @@ ROWS = (("kd", "aux-set KD"), ("finetune", "dense fine-tune"), ("ticket", "winni
 
 @extract_app.command("greybox")
 def greybox(
-    victim: Path = typer.Option(..., help="victim weights (.safetensors written by vidsteal)", exists=True,
-                                dir_okay=False),
-    aux: Optional[str] = typer.Option(None, help="unlabeled irrelevant clips: 'embedded' (default) or a video folder"),
+    victim: str = VictimOpt,
+    card: Optional[Path] = CardOpt,
+    api_key: Optional[str] = ApiKeyOpt,
+    test_data: str = TestDataOpt,
+    aux: Optional[str] = typer.Option(None, help="unlabeled irrelevant clips: 'embedded' (default) or a folder of "
+                                                 "videos (any layout)"),
     labeled: Optional[str] = typer.Option(
-        None, help="victim-domain labeled clips: 'embedded' (default) or a class-per-folder tree"),
+        None, help="victim-domain labeled clips: 'embedded' (default), a class folder DIR/<class>/<videos> or a "
+                   "Kinetics-style CSV; classes are matched to the victim's by name"),
     labeled_fraction: Optional[float] = typer.Option(
         None, help="share of the labeled data the attacker holds, stratified by class (default 0.05)"),
     stages: Optional[str] = typer.Option(
@@ -45,17 +50,21 @@ def greybox(
     flags = {"student": student, "attack.seed": seed, "attack.budget": budget, "attack.data.aux": aux,
              "attack.data.labeled": labeled, "attack.data.labeled_fraction": labeled_fraction,
              "attack.data.aux_size": aux_size, "attack.stages": None if stages is None else f"[{stages}]"}
-    overrides = [f"victim={victim}"] + [f"{key}={value}" for key, value in flags.items() if value is not None]
+    flags |= {"victim": victim, "card": card, "test_data": test_data}
+    overrides = [f"{key}={value}" for key, value in flags.items() if value is not None]
+    with user_errors():
+        cfg = load_config(GreyboxRun, config, overrides + list(set_ or []))
+    resolved = open_victim(victim, card, api_key, cfg.output_mode)
     try:
-        cfg = with_victim_benchmark(load_config(GreyboxRun, config, overrides + list(set_ or [])))
-    except (ConfigError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2)
-    run_dir = cfg.run_dir(runs)
-    console.print(f"run folder: {run_dir}")
-    with make_progress() as progress:
-        result = run_greybox(cfg, runs, progress=StageBars(progress))
-    table = Table(title=f"grey-box extraction of {victim.name} into {cfg.student} (held-out test split)")
+        with user_errors():
+            cfg = with_victim_benchmark(cfg, resolved.card)
+        run_dir = cfg.run_dir(runs)
+        console.print(f"run folder: {run_dir}")
+        with make_progress() as progress, user_errors():
+            result = run_greybox(cfg, runs, victim=resolved, progress=StageBars(progress))
+    finally:
+        resolved.close()
+    table = Table(title=f"grey-box extraction of {victim} into {cfg.student} (held-out test clips: {test_data})")
     for col in ("method", "top-1", "agreement", "sparsity"):
         table.add_column(col)
     for key, label in ROWS:

@@ -17,11 +17,12 @@ from pydantic import Field
 from torch.utils.data import Dataset
 
 from vidsteal.attacks.base import AttackContext, AttackResult, Progress
-from vidsteal.attacks.greybox import GreyboxAttack, GreyboxConfig, GreyboxDatasets
+from vidsteal.attacks.greybox import GreyboxAttack, GreyboxConfig, GreyboxData, GreyboxDatasets
 from vidsteal import runs
 from vidsteal.config import BaseConfig
 from vidsteal.data.synthetic import BenchmarkConfig
-from vidsteal.models import create_model, read_card
+from vidsteal.data.sources import EMBEDDED, resolve_aux, resolve_labeled
+from vidsteal.models import ModelCard, create_model, read_card
 from vidsteal.pipeline.measure import AUDIT_QUERIES, measure_victim, yardstick
 from vidsteal.victims import LoggedOracle, OutputMode, QueryBudget
 from vidsteal.victims.spec import Victim, resolve_victim
@@ -43,9 +44,9 @@ class GreyboxRun(BaseConfig):
         return runs.greybox_folder(root, self)
 
 
-def with_victim_benchmark(cfg: GreyboxRun) -> GreyboxRun:
+def with_victim_benchmark(cfg: GreyboxRun, card: ModelCard | None = None) -> GreyboxRun:
     """``cfg`` with ``attack.data.benchmark`` set to the benchmark the victim was trained on (from its card)."""
-    card = read_card(cfg.victim)
+    card = card or read_card(cfg.victim)
     if card.dataset is None:
         return cfg
     bench = BenchmarkConfig.model_validate(card.dataset)
@@ -84,6 +85,8 @@ def run_greybox(
             test_set, victim_logits = yard.test_set, yard.victim_logits
         if test_set is not None and victim_logits is None:
             victim_logits = measure_victim(victim, test_set, Path(root) / AUDIT_QUERIES).victim_logits
+        if data is None and (cfg.attack.data.aux, cfg.attack.data.labeled) != (EMBEDDED, EMBEDDED):
+            data = user_datasets(cfg.attack.data, victim.card, cfg.attack.seed)
         torch.manual_seed(cfg.attack.seed)
         student = create_model(cfg.student, num_classes=victim.card.num_classes, **cfg.student_kwargs)
         with LoggedOracle(victim.oracle, run_dir / "queries", budget=QueryBudget(cfg.attack.budget)) as oracle:
@@ -96,3 +99,11 @@ def run_greybox(
             victim.close()
     runs.finish(run_dir, result.as_dict())
     return result
+
+
+def user_datasets(data: GreyboxData, card: ModelCard, seed: int) -> GreyboxDatasets:
+    """The attacker's own videos (``data.aux`` / ``data.labeled`` as folders or a CSV), decoded for the victim and
+    labelled in its class order (see :mod:`vidsteal.data.sources`)."""
+    return GreyboxDatasets(resolve_aux(data.aux, card, data.aux_size, seed=seed),
+                           resolve_labeled(data.labeled, card, data.labeled_fraction, seed=seed,
+                                           pool=data.labeled_pool, pool_seed=data.pool_seed))
