@@ -47,7 +47,7 @@ def audit(
                           + list(set_ or []))
     resolved = open_victim(victim, card, api_key, cfg.output_mode)
     command = "vidsteal " + " ".join(shlex.quote("<api-key>" if a == api_key else a) for a in sys.argv[1:])
-    console.print(f"audit folder: {cfg.run_dir(runs)}")
+    console.print(f"audit folder: {cfg.run_dir(runs)}", soft_wrap=True)
     try:
         with make_progress() as progress, user_errors():
             study = run_audit(cfg, runs, victim=resolved, progress=StageBars(progress), command=command)

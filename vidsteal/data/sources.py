@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from vidsteal.data.decode import VideoDecodeError
-from vidsteal.data.embedded import ClipDataset, labeled_subset, make_auxiliary, make_split
+from vidsteal.data.embedded import ClipDataset, make_auxiliary, make_split
 from vidsteal.data.folder import KineticsCSV, UnlabeledVideoFolder, VideoFileDataset, VideoFolder, collate_skip
-from vidsteal.data.subsets import make_labeled_subset
+from vidsteal.data.subsets import labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.data.transforms import ClipTransform
 from vidsteal.models.registry import ModelCard
@@ -147,8 +147,7 @@ def resolve_labeled(spec: str | Path, card: ModelCard, fraction: float, *, seed:
         train = make_split(_embedded_benchmark(card, "--labeled"), "train", pool, pool_seed)
         return labeled_subset(train, fraction, seed)
     videos = _labeled(spec, card, root)
-    chosen = videos.clips_of(make_labeled_subset(videos.video_labels, fraction, seed))
-    return materialise(Subset(videos, chosen), videos.classes, f"labeled data {spec}")
+    return materialise(labeled_subset(videos, fraction, seed), videos.classes, f"labeled data {spec}")
 
 
 def resolve_aux(spec: str | Path, card: ModelCard, size: int, *, seed: int = 0) -> Dataset:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from pydantic import Field, model_validator
 
+from vidsteal import runs as run_folders
 from vidsteal.attacks.base import Progress
 from vidsteal.attacks.greybox import GreyboxConfig, GreyboxDatasets
 from vidsteal.config import BaseConfig
@@ -63,7 +64,7 @@ class AuditConfig(BaseConfig):
         return self
 
     def run_dir(self, runs: str | Path) -> Path:
-        return Path(runs) / f"audit_{self.hash()}"
+        return run_folders.named(runs, "audit", self)
 
 
 def run_audit(cfg: AuditConfig, runs: str | Path = "runs", *, victim: Victim | None = None,
@@ -74,9 +75,7 @@ def run_audit(cfg: AuditConfig, runs: str | Path = "runs", *, victim: Victim | N
         victim: the resolved victim (the CLI resolves it to pass an API key); default: resolve ``cfg.victim``.
     """
     start = time.perf_counter()
-    run_dir = cfg.run_dir(runs)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.yaml")
+    run_dir = run_folders.open_run(cfg.run_dir(runs), cfg, what="audit")
     own = victim is None
     victim = victim or resolve_victim(cfg.victim, card=cfg.card, output_mode=cfg.output_mode)
     try:
