@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import torch
 from pydantic import Field
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from vidsteal.config import BaseConfig
 from vidsteal.data.embedded import ClipDataset, make_auxiliary, make_split
+from vidsteal.data.sources import materialise
 from vidsteal.data.subsets import labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.data.transforms import ClipTransform
@@ -46,20 +47,6 @@ def _transform(bench: BenchmarkConfig) -> ClipTransform:
     return ClipTransform(num_frames=bench.frames, resize=bench.size, crop=bench.size)
 
 
-def _materialise(dataset: Dataset, classes: list[str]) -> ClipDataset:
-    """Decode once into memory (the labeled fraction is small and is read every epoch); unreadable files drop out."""
-    from vidsteal.data.folder import collate_skip
-
-    clips, labels = [], []
-    for batch in DataLoader(dataset, batch_size=64, shuffle=False, collate_fn=collate_skip):
-        if batch is not None:
-            clips.append(batch[0])
-            labels.append(torch.as_tensor(batch[1]))
-    if not clips:
-        raise ValueError("no labeled clip could be decoded")
-    return ClipDataset(torch.cat(clips), torch.cat(labels), classes)
-
-
 def load_aux(cfg: GreyboxData, seed: int = 0) -> Dataset:
     if cfg.aux == EMBEDDED:
         return make_auxiliary(cfg.benchmark, cfg.aux_size, seed)
@@ -84,7 +71,8 @@ def load_labeled(cfg: GreyboxData, seed: int = 0, categories: list[str] | None =
     if categories is not None and folder.classes != list(categories):
         raise ValueError(f"class folders of {cfg.labeled} ({len(folder.classes)}) do not match the victim's "
                          f"{len(categories)} categories in name and order")
-    return _materialise(labeled_subset(folder, cfg.labeled_fraction, seed), folder.classes)
+    subset = labeled_subset(folder, cfg.labeled_fraction, seed)
+    return materialise(subset, folder.classes, f"labeled data {cfg.labeled}")
 
 
 def load_greybox_data(cfg: GreyboxData, seed: int = 0, categories: list[str] | None = None) -> GreyboxDatasets:
