@@ -45,3 +45,18 @@ def test_bad_victim_specs_exit_2_with_one_line(tmp_path: Path, user_victim: Path
             assert result.exit_code == 2, (case, command, result.output)
             assert "Traceback" not in result.output and lines[-1].startswith("error:") and expected in lines[-1], \
                 (case, result.output)
+
+
+def test_serve_a_user_torchscript_victim(user_victim: Path) -> None:
+    from vidsteal.serve import ServeConfig, ServerThread
+    from vidsteal.victims.spec import resolve_victim
+
+    server = ServerThread(ServeConfig(model_path=user_victim)).start()
+    try:
+        victim = resolve_victim(server.url)
+        assert victim.card.categories == ["blue", "green", "red"] and victim.oracle.num_classes == 3
+        victim.close()
+    finally:
+        server.stop()
+    result = runner.invoke(app, ["serve", "--model", str(user_victim.with_name("missing.ts"))])
+    assert result.exit_code == 2 and "does not exist" in result.output

@@ -34,6 +34,7 @@ def test_every_registered_attack_pays_what_its_ledger_holds_and_finishes(name, m
     queries, run_dir = _run(name, make_job, victim_path, tmp_path)
     with QueryLedger(run_dir / "queries") as ledger:
         assert 0 < queries == len(ledger)
+        assert ledger.clip_format == "uint8"  # every attack pays 8-bit clips, as a video API receives them
     done = runs.finished(run_dir)
     assert done is not None and done["queries"] == queries and done["metrics"]
     assert (run_dir / runs.CONFIG).exists()

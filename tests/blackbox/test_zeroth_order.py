@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vidsteal.attacks.blackbox.zeroth_order import antithetic_nes, forward_differences
+from vidsteal.attacks.blackbox.zeroth_order import GRID, antithetic_nes, forward_differences
 
 
 def _quadratic(calls: list[int]):
@@ -39,3 +39,21 @@ def test_antithetic_nes_estimate_and_cost():
     grad, values = antithetic_nes(f, theta, directions=100, sigma=0.1, generator=torch.Generator().manual_seed(2))
     assert calls == [2 * 2 * 100] and values.shape == (2, 200)
     assert (_cos(grad, 2 * target.expand(2, -1)) > 0.8).all()
+
+
+def test_forward_differences_on_the_8bit_grid_probe_only_what_a_video_api_receives():
+    calls: list[int] = []
+    f, target = _quadratic(calls)
+    seen: list[torch.Tensor] = []
+
+    def spy(points: torch.Tensor) -> torch.Tensor:
+        seen.append(points)
+        return f(points)
+
+    x = torch.rand(3, 12, generator=torch.Generator().manual_seed(0)) * 0.5
+    grad, _ = forward_differences(spy, x, directions=200, eps=12 ** 0.5 * GRID,
+                                  generator=torch.Generator().manual_seed(1), grid=GRID)
+    points = torch.cat(seen)
+    assert torch.allclose(points * 255, (points * 255).round(), atol=1e-4)  # every probe is an 8-bit value
+    snapped = (x * 255).round() / 255
+    assert (_cos(grad, -2 * (snapped - target)) > 0.8).all()  # still along the gradient at what the victim saw

@@ -15,6 +15,7 @@ from vidsteal.cli import greybox as _greybox  # noqa: F401,E402  (registers `vid
 from vidsteal.cli import blackbox as _blackbox  # noqa: F401,E402  (registers `vidsteal extract blackbox`)
 from vidsteal.cli.progress import StageBars, TrainProgress, console, make_progress
 from vidsteal.cli.victim import VICTIM_HELP, ApiKeyOpt, CardOpt, TestDataOpt, open_victim, user_errors
+from vidsteal.cli.victim import fail as _fail
 from vidsteal.config import ConfigError, load_config
 from vidsteal.models import list_models, load_model, read_card
 from vidsteal.runs import baselines_folder, study_folder, train_folder
@@ -28,11 +29,6 @@ app.command("audit")(audit_command)
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file", exists=True, dir_okay=False)
 SetOpt = typer.Option(None, "--set", "-s", help="override a config key, e.g. --set optim.epochs=5 (repeatable)")
 RunsOpt = typer.Option(Path("runs"), "--runs", help="folder that holds run folders")
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 @app.command("train-victim")
@@ -142,7 +138,8 @@ def export_benchmark(
 
 @app.command()
 def serve(
-    model: Path = typer.Option(..., "--model", help="victim .safetensors written by vidsteal", exists=True),
+    model: str = typer.Option(..., "--model", help="the victim: a .safetensors, TorchScript (.ts/.pt) or .pt2 file "
+                                                   "with its card beside it, or module:factory"),
     keys: Optional[Path] = typer.Option(None, "--keys", help="keys.yaml (hashed API keys, budgets, rates)"),
     host: str = typer.Option("127.0.0.1", help="bind address"),
     port: int = typer.Option(8000),
@@ -157,6 +154,9 @@ def serve(
         cfg = load_config(ServeConfig, config, overrides)
     except ConfigError as err:
         _fail(str(err))
+    if "://" in model:
+        _fail(f"serve needs a model file or module:factory, not the endpoint {model}")
+    open_victim(model, None, None).close()  # a bad file fails here in one line, before the server starts
     console.print(f"serving {model} on http://{host}:{port} (OpenAPI at /docs)")
     run_server(cfg, host=host, port=port)
 

@@ -28,7 +28,8 @@ class ServeConfig(BaseConfig):
     app's catch-all handler prevents.
     """
 
-    model_path: Path = Field(description="victim weights written by vidsteal.models.save_model (.safetensors)")
+    model_path: Path = Field(description="the victim: a vidsteal .safetensors, a TorchScript / .pt2 file with its card "
+                                         "beside it, or module:factory (see vidsteal.models.external)")
     model_name: str = Field("victim", pattern=r"^[A-Za-z0-9_.-]+$", description="name in URLs and OIP metadata")
     model_version: str = Field("1", description="version reported by the Open Inference Protocol routes")
     keys_path: Path | None = Field(

@@ -12,7 +12,8 @@ import threading
 import torch
 
 from vidsteal.data.clips import ClipError, check_model_input
-from vidsteal.models.registry import ModelCard, load_model
+from vidsteal.models.external import load_victim_model
+from vidsteal.models.registry import ModelCard
 from vidsteal.serve.config import ServeConfig
 from vidsteal.serve.schemas import ApiError
 from vidsteal.victims.answer import AnswerPath, VictimInputError, VictimModel
@@ -26,7 +27,7 @@ class Engine:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.device = torch.device(config.device)
-        self.model = load_model(config.model_path, map_location=self.device).requires_grad_(False)
+        self.model = load_victim_model(str(config.model_path), device=self.device).requires_grad_(False)
         self.card: ModelCard = self.model.card  # type: ignore[assignment]
         self.num_classes = self.card.num_classes
         self.frames = config.frames or self.card.frames

@@ -9,19 +9,21 @@ replay buffer of every clip paid so far).
 
 Query cost per step: ``batch * (directions + 1)`` for the generator's gradient estimate plus
 ``batch * student_queries`` labelled clips; all of them go through the oracle and are counted there (DFME's code
-computes its budget by formula instead). The probes differ by far less than 1/255, so the query log stores
-float32 clips (``quantize = False``).
+computes its budget by formula instead). Like every attack's, the clips are paid as 8-bit video (what a video
+API takes), so the gradient estimate probes on the 1/255 grid, with a step of at least ``sqrt(d)/255`` (one grey
+level per pixel, RMS): a smaller ``eps`` would be rounded away before the victim saw it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
 
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
-from vidsteal.attacks.blackbox.zeroth_order import forward_differences
+from vidsteal.attacks.blackbox.zeroth_order import GRID, forward_differences
 from vidsteal.attacks.registry import register_attack
 from vidsteal.distill.losses import LossName, l1_logits_loss
 from vidsteal.models.generators.dfme import ClipGenerator
@@ -35,7 +37,8 @@ class DFMEConfig(BlackboxConfig):
     width: int = Field(64, ge=8, description="generator channels at its stem")
     batch: int = Field(32, ge=1, description="clips per generator step")
     directions: int = Field(1, ge=1, description="forward-difference directions per clip (DFME's m)")
-    eps: float = Field(1e-3, gt=0, description="forward-difference step (L2 norm of the probe)")
+    eps: float = Field(1e-3, gt=0, description="forward-difference step (L2 norm of the probe; raised to "
+                                               "sqrt(clip size)/255, the smallest step an 8-bit clip carries)")
     student_queries: int = Field(5, ge=0, description="labelled generator batches per generator step (DFME's n_S)")
     lr_generator: float = Field(5e-4, gt=0)
 
@@ -44,7 +47,6 @@ class DFMEConfig(BlackboxConfig):
 class DFMEAttack(BlackboxAttack):
     name = "dfme"
     config_class: ClassVar[type[DFMEConfig]] = DFMEConfig  # type: ignore[assignment]
-    quantize: ClassVar[bool] = False
     config: DFMEConfig
 
     def loss_for(self, oracle: Oracle) -> LossName:
@@ -95,8 +97,9 @@ class DFMEAttack(BlackboxAttack):
             return l1_logits_loss(logits, targets, per_clip=True)
 
         try:
-            grad, _ = forward_differences(disagreement, clips.detach(), self.config.directions, self.config.eps,
-                                          self.rng)
+            step = max(self.config.eps, math.sqrt(clips[0].numel()) * GRID)
+            grad, _ = forward_differences(disagreement, clips.detach(), self.config.directions, step, self.rng,
+                                          grid=GRID)
         except _OutOfBudget:
             return
         self.opt.zero_grad(set_to_none=True)

@@ -186,7 +186,6 @@ class BlackboxAttack(Attack):
     """Base of the black-box attacks: ``run`` drives ``step`` until the budget is spent (see module docstring)."""
 
     config_class: ClassVar[type[AttackConfig]] = BlackboxConfig
-    quantize: ClassVar[bool] = True  # whether the query log may store 8-bit clips (False for sub-1/255 probes)
     config: BlackboxConfig
 
     def loss_for(self, oracle: Oracle) -> LossName:

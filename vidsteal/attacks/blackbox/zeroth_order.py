@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
+GRID = 1 / 255  # the values an 8-bit clip can take: every paid clip is rounded to them
 
 
 def unit_directions(n: int, m: int, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
@@ -28,21 +29,26 @@ def unit_directions(n: int, m: int, shape: tuple[int, ...], generator: torch.Gen
 
 def forward_differences(f: Objective, x: torch.Tensor, directions: int, eps: float,
                         generator: torch.Generator | None = None,
-                        clamp: tuple[float, float] | None = (0.0, 1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+                        clamp: tuple[float, float] | None = (0.0, 1.0),
+                        grid: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Estimate ``grad f`` at each row of ``x`` ``(N, *shape)``; returns ``(grad (N, *shape), f(x) (N,))``.
 
     With ``clamp`` the perturbed points are clipped to the valid range (victims take clips in [0, 1]), and the
     finite difference uses the step actually taken along ``u``, so clipped coordinates do not bias the estimate.
+    With ``grid`` (:data:`GRID` for 8-bit victims) the base and every probe are rounded to multiples of it first,
+    as the victim receives them, and again the step actually taken is used.
     """
     n, shape = x.shape[0], tuple(x.shape[1:])
     dim = x[0].numel()
     u = unit_directions(n, directions, shape, generator).to(x)
-    base = x.detach().unsqueeze(1)
+    snap = (lambda t: t) if grid is None else (lambda t: torch.round(t / grid) * grid)  # noqa: E731
+    base = snap(x.detach()).unsqueeze(1)
     moved = base + eps * u
     if clamp is not None:
         moved = moved.clamp(*clamp)
-    u_eff = (moved - base) / eps  # equals u where nothing was clipped
-    values = f(torch.cat([x.detach(), moved.flatten(0, 1)]))
+    moved = snap(moved)
+    u_eff = (moved - base) / eps  # equals u where nothing was clipped or rounded
+    values = f(torch.cat([base.squeeze(1), moved.flatten(0, 1)]))
     f0, fu = values[:n], values[n:].view(n, directions)
     slopes = (fu - f0.unsqueeze(1)) / eps
     grad = dim / directions * (slopes.view(n, directions, *([1] * len(shape))) * u_eff).sum(1)
