@@ -39,7 +39,7 @@ def test_bad_victim_specs_exit_2_with_one_line(tmp_path: Path, user_victim: Path
 
     for case, (spec, kwargs, expected) in _bad_specs(tmp_path, user_victim).items():
         card = ["--card", str(kwargs["card"])] if "card" in kwargs else []
-        for command in (["evaluate"], ["extract", "blackbox", "--budget", "8"]):
+        for command in (["evaluate"], ["extract", "blackbox", "--budget", "8"], ["audit", "--budget", "8"]):
             result = runner.invoke(app, [*command, "--victim", spec, *card, "--runs", str(tmp_path / "runs")])
             lines = [line for line in result.output.splitlines() if line.strip()]
             assert result.exit_code == 2, (case, command, result.output)
