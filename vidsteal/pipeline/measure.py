@@ -20,7 +20,7 @@ from vidsteal.data.embedded import ClipDataset
 from vidsteal.data.sources import resolve_test_data
 from vidsteal.eval.evaluate import predict
 from vidsteal.eval.metrics import topk_accuracy
-from vidsteal.victims.ledger import LoggedOracle
+from vidsteal.victims.logged import LoggedOracle
 from vidsteal.victims.outputs import Answers
 from vidsteal.victims.spec import Victim
 
