@@ -60,3 +60,23 @@ def test_serve_a_user_torchscript_victim(user_victim: Path) -> None:
         server.stop()
     result = runner.invoke(app, ["serve", "--model", str(user_victim.with_name("missing.ts"))])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_audit_a_file_victim_with_greybox_data(user_victim: Path, user_videos: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    quick = {"blackbox.batch": 32, "blackbox.distill.eval_every": 32, "blackbox.distill.final_epochs": 0.5,
+             "greybox.kd.optim.epochs": 1, "greybox.kd.optim.batch_size": 8, "greybox.finetune.optim.epochs": 1,
+             "greybox.finetune.optim.batch_size": 8, "greybox.lottery.target_sparsity": 0.3}
+    args = ["audit", "--victim", str(user_victim), "--test-data", str(user_videos), "--budget", "64",
+            "--methods", "noise", "--student", "test_frame_cnn", "--aux", str(user_videos),
+            "--labeled", str(user_videos), "--labeled-fraction", "0.5", "--runs", str(runs)]
+    result = runner.invoke(app, args + [a for k, v in quick.items() for a in ("--set", f"{k}={v}")])
+    assert result.exit_code == 0, result.output
+    (folder,) = runs.glob("audit_*")
+    study = json.loads((folder / "study.json").read_text())
+    assert study["victims"]["victim"]["top1"] == 1.0
+    assert {"black box: noise", "grey-box KD (aux videos)", "fine-tune labeled (dense)",
+            "fine-tune labeled (winning ticket)"} <= set(study["rows"])
+    assert study["rows"]["black box: noise"]["victim"]["queries"] == 64
+    assert 0 < study["rows"]["grey-box KD (aux videos)"]["victim"]["queries"] <= 64
+    assert "in-process victim: none needed" in (folder / "report.md").read_text()
