@@ -1,4 +1,4 @@
-"""Datasets of the embedded benchmark: deterministic train / test splits, a labeled k% subset, the aux set.
+"""Datasets of the embedded benchmark: deterministic train / val / test splits, a labeled k% subset, the aux set.
 
 Splits use disjoint seed streams, so the test clips are never seen in training. Clips live in memory as one
 uint8 tensor ``(N, T, C, H, W)``: a few thousand 8x32x32 clips take tens of MB.
@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidsteal.data.auxiliary import FAMILIES, render_auxiliary
+from vidsteal.data.kinetics_like import class_table, clip_motions, render_looks
 from vidsteal.data.synthetic import BenchmarkConfig, render_clips
 
 _SPLIT_CODES = {"train": 1, "test": 2, "val": 3, "aux": 4}
@@ -21,8 +22,9 @@ _CHUNK = 512  # bounds peak memory while rendering
 class ClipDataset(Dataset):
     """In-memory clips + labels (label -1 = unlabeled); items are ``(uint8 (T, C, H, W), int)``.
 
-    ``factors`` (optional) names what each class is made of, e.g. ``{"shape": (K,), "motion": (K,)}`` index
-    tensors for the embedded benchmark, so a student's errors can be split into appearance and motion.
+    ``factors`` (optional) names what each class is made of as ``(K,)`` index tensors (see
+    :func:`benchmark_factors`: appearance / motion in v2, shape / motion in v1), so a student's errors can be split
+    into appearance and motion.
     """
 
     def __init__(self, clips: torch.Tensor, labels: torch.Tensor, classes: list[str],
@@ -67,21 +69,46 @@ def _generator(seed: int, split: str) -> torch.Generator:
 
 
 def make_split(cfg: BenchmarkConfig, split: str, n: int, seed: int = 0) -> ClipDataset:
-    """``n`` class-balanced clips of the benchmark; same (cfg, split, n, seed) -> identical tensors."""
+    """``n`` class-balanced clips of the benchmark; same (cfg, split, n, seed) -> identical tensors.
+
+    ``split`` is train, val or test: each has its own seed stream, so no clip is shared between them. Choose
+    settings on val and report test once.
+    """
     classes = cfg.classes()
     g = _generator(seed, split)
     labels = torch.arange(n) % len(classes)
     labels = labels[torch.randperm(n, generator=g)]
-    factors = benchmark_factors(cfg)  # the one class -> (shape, motion) mapping, also used to score students
-    shape, motion = factors["shape"][labels], factors["motion"][labels]
-    chunks = [render_clips(shape[i : i + _CHUNK], motion[i : i + _CHUNK], cfg, g) for i in range(0, n, _CHUNK)]
+    factors = benchmark_factors(cfg)  # the one class -> factors mapping, also used to score students
+    if cfg.kind == "kinetics":
+        looks, motions = factors["appearance"][labels], clip_motions(factors["motion"][labels], g)
+        chunks = [render_looks(looks[i : i + _CHUNK], motions[i : i + _CHUNK], cfg, g) for i in range(0, n, _CHUNK)]
+    else:
+        shape, motion = factors["shape"][labels], factors["motion"][labels]
+        chunks = [render_clips(shape[i : i + _CHUNK], motion[i : i + _CHUNK], cfg, g) for i in range(0, n, _CHUNK)]
     return ClipDataset(torch.cat(chunks), labels, classes, factors)
 
 
 def benchmark_factors(cfg: BenchmarkConfig) -> dict[str, torch.Tensor]:
-    """Per class, its shape index and its motion index (class = shape * motions + motion)."""
+    """What each class is made of, as per-class index tensors.
+
+    v2 (kinetics): ``appearance`` = the class's look (object shape, texture, scene; the two classes of a motion
+    pair share one), ``motion`` = 0 for an appearance class (any motion, drawn per clip), else the index in
+    :data:`~vidsteal.data.kinetics_like.MOTIONS` of the one motion that defines it. v1 (motion): ``shape`` and
+    ``motion`` index ``cfg.shapes`` / ``cfg.motions`` (class = shape * motions + motion).
+    """
+    if cfg.kind == "kinetics":
+        _, looks, motions = class_table(cfg.appearance_classes, cfg.motion_pairs)
+        return {"appearance": torch.tensor(looks), "motion": torch.tensor(motions)}
     index = torch.arange(len(cfg.shapes) * len(cfg.motions))
     return {"shape": index // len(cfg.motions), "motion": index % len(cfg.motions)}
+
+
+def motion_classes(cfg: BenchmarkConfig) -> torch.Tensor:
+    """Per class, whether it is defined by motion (a per-frame model cannot tell it from its pair): v2's motion
+    pairs; every class of v1."""
+    if cfg.kind == "kinetics":
+        return benchmark_factors(cfg)["motion"] > 0
+    return torch.ones(len(cfg.classes()), dtype=torch.bool)
 
 
 def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0) -> ClipDataset:

@@ -1,6 +1,10 @@
-"""The embedded benchmark: procedural action clips whose classes need both appearance and motion.
+"""The embedded benchmark's config, and benchmark v1 (``kind: motion``): classes that all need appearance and motion.
 
-Each class is a (shape, motion) pair such as ``triangle_cw``. Position, size, speed, colours, background
+The default benchmark is v2 (``kind: kinetics``, rendered by :mod:`vidsteal.data.kinetics_like`): most classes are
+told apart by appearance, a minority by motion, as on Kinetics. v1 stays available by name so earlier figures
+can be reproduced bit for bit.
+
+In v1 each class is a (shape, motion) pair such as ``triangle_cw``. Position, size, speed, colours, background
 gradient, a distractor blob, camera drift and pixel noise are random per clip, so a single frame shows the shape
 but not its motion: left vs right, cw vs ccw and zoom in vs out are only separable across time. Rendering is
 vectorised in torch (signed-distance shapes with soft edges) and deterministic by seed; thousands of clips take
@@ -11,9 +15,10 @@ from __future__ import annotations
 
 import math
 from itertools import product
+from typing import Any, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from vidsteal.config import BaseConfig
 
@@ -22,16 +27,30 @@ MOTIONS = ("right", "left", "up", "down", "cw", "ccw", "zoom_in", "zoom_out", "b
 
 
 class BenchmarkConfig(BaseConfig):
-    """Shape of the embedded benchmark; the class list is ``shapes x motions``."""
+    """Shape of the embedded benchmark. ``kind: kinetics`` (v2, default): ``appearance_classes`` classes told apart
+    by appearance plus two classes per motion pair; ``kind: motion`` (v1): the classes are ``shapes x motions``."""
 
-    shapes: tuple[str, ...] = Field(SHAPES, description=f"object shapes, from {SHAPES}")
-    motions: tuple[str, ...] = Field(("right", "left", "cw", "ccw", "zoom_in"), description=f"from {MOTIONS}")
+    kind: Literal["kinetics", "motion"] = Field("kinetics", description="kinetics = v2 (mostly appearance, a few "
+                                                "motion pairs); motion = v1 (every class needs motion)")
+    appearance_classes: int = Field(14, ge=1, description="v2: classes defined by object and scene, any motion")
+    motion_pairs: tuple[str, ...] = Field(("lateral", "spin", "zoom"), description="v2: pairs of classes that share "
+                                          "a look and differ only in a motion's direction: lateral, spin, zoom")
+    shapes: tuple[str, ...] = Field(SHAPES, description=f"v1: object shapes, from {SHAPES}")
+    motions: tuple[str, ...] = Field(("right", "left", "cw", "ccw", "zoom_in"), description=f"v1: from {MOTIONS}")
     frames: int = Field(8, ge=2, description="frames per clip")
     size: int = Field(32, ge=16, description="frame height = width in pixels")
     noise: float = Field(0.04, ge=0, description="std of per-pixel Gaussian noise (in [0,1] units)")
     drift: float = Field(0.35, ge=0, description="max camera drift in pixels per frame, applied to every class")
     object_size: tuple[float, float] = Field((0.2, 0.3), description="object radius range, fraction of the frame "
                                              "(objects much smaller than this starve per-frame students of shape)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1_without_kind(cls, data: Any) -> Any:
+        """Configs and model cards written before v2 name shapes or motions and no kind: they are v1."""
+        if isinstance(data, dict) and "kind" not in data and ("shapes" in data or "motions" in data):
+            return {**data, "kind": "motion"}
+        return data
 
     @field_validator("object_size")
     @classmethod
@@ -41,6 +60,10 @@ class BenchmarkConfig(BaseConfig):
         return value
 
     def classes(self) -> list[str]:
+        if self.kind == "kinetics":
+            from vidsteal.data.kinetics_like import class_table
+
+            return class_table(self.appearance_classes, self.motion_pairs)[0]
         for name in self.shapes:
             if name not in SHAPES:
                 raise ValueError(f"unknown shape {name!r}; choose from {SHAPES}")
@@ -64,6 +87,8 @@ def _sdf(shape: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         bar = torch.maximum((x + 0.6).abs() - 0.35, ay - 1.0)
         foot = torch.maximum(ax - 0.95, (y - 0.65).abs() - 0.35)
         return torch.minimum(bar, foot)
+    if shape == "ring":
+        return ((x * x + y * y).sqrt() - 0.65).abs() - 0.3
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -90,7 +115,7 @@ def _contrasting(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 def render_clips(
     shape_idx: torch.Tensor, motion_idx: torch.Tensor, cfg: BenchmarkConfig, g: torch.Generator
 ) -> torch.Tensor:
-    """Render one clip per (shape, motion) index pair; returns uint8 ``(N, T, C, H, W)``."""
+    """v1: render one clip per (shape, motion) index pair; returns uint8 ``(N, T, C, H, W)``."""
     n, t_len, size = shape_idx.numel(), cfg.frames, cfg.size
     motions = [cfg.motions[i] for i in motion_idx.tolist()]
     bg, base = _background(n, size, g)

@@ -1,0 +1,108 @@
+"""Benchmark v2 (kind: kinetics): determinism, class definitions, the val split, and v1 kept bit for bit."""
+
+import hashlib
+
+import pytest
+import torch
+
+from vidsteal.data.embedded import benchmark_factors, make_split, motion_classes
+from vidsteal.data.kinetics_like import MOTIONS, PAIRS, clip_motions, render_looks
+from vidsteal.data.synthetic import BenchmarkConfig
+
+STILL = BenchmarkConfig(frames=5, noise=0.0, drift=0.0)  # odd frames: the middle frame is the motions' origin
+
+
+def _render(look: int, motion: str, n: int = 6, seed: int = 0) -> torch.Tensor:
+    looks, motions = torch.full((n,), look), torch.full((n,), MOTIONS.index(motion))
+    return render_looks(looks, motions, STILL, torch.Generator().manual_seed(seed))
+
+
+def test_v2_is_the_default_with_20_classes_mostly_appearance():
+    cfg = BenchmarkConfig()
+    assert cfg.kind == "kinetics" and len(cfg.classes()) == 20
+    assert motion_classes(cfg).tolist() == [False] * 14 + [True] * 6
+    assert len(set(cfg.classes())) == 20
+
+
+def test_v2_split_is_deterministic_by_seed():
+    cfg = BenchmarkConfig(frames=4, size=16)
+    a, b, c = (make_split(cfg, "train", 40, seed=s) for s in (3, 3, 4))
+    assert torch.equal(a.clips, b.clips) and torch.equal(a.labels, b.labels)
+    assert not torch.equal(a.clips, c.clips)
+    assert a.clips.shape == (40, 4, 3, 16, 16) and torch.bincount(a.labels).tolist() == [2] * 20
+
+
+def test_appearance_classes_draw_any_motion_motion_classes_keep_theirs():
+    g = torch.Generator().manual_seed(0)
+    drawn = clip_motions(torch.zeros(900, dtype=torch.long), g)
+    assert set(drawn.tolist()) == set(range(len(MOTIONS)))  # every motion, all under one label
+    fixed = torch.tensor([MOTIONS.index("left"), MOTIONS.index("cw")] * 10)
+    assert torch.equal(clip_motions(fixed, g), fixed)
+
+
+def test_an_appearance_class_is_invariant_to_motion():
+    """One look, same per-clip draws, every motion: the middle frame (the motions' origin) is identical, so the
+    motion changes nothing but how the clip moves; and the class of the look is the same whatever the motion."""
+    middle = [_render(look=5, motion=m)[:, 2] for m in MOTIONS]
+    assert all(torch.equal(middle[0], other) for other in middle[1:])
+    assert not torch.equal(_render(5, "right")[:, 0], _render(5, "left")[:, 0])  # but the clips do move
+    factors = benchmark_factors(BenchmarkConfig())
+    appearance = factors["motion"] == 0
+    assert factors["appearance"][appearance].unique().numel() == int(appearance.sum())  # one class per look
+
+
+@pytest.mark.parametrize("pair", list(PAIRS))
+def test_a_motion_pair_differs_only_in_the_arrow_of_time(pair):
+    """Same per-clip draws: one member's clip played backwards is exactly the other's, so both members show the
+    same set of frames (a per-frame model cannot separate them) and share one look."""
+    cfg = BenchmarkConfig()
+    names, factors = cfg.classes(), benchmark_factors(cfg)
+    first, second = (names.index(n) for n in names if n.endswith("_" + PAIRS[pair][0]) or n.endswith(
+        "_" + PAIRS[pair][1]))
+    assert factors["appearance"][first] == factors["appearance"][second]
+    assert factors["motion"][first] != factors["motion"][second]
+    look = int(factors["appearance"][first])
+    forward, backward = _render(look, PAIRS[pair][0]), _render(look, PAIRS[pair][1])
+    assert torch.equal(forward, backward.flip(1))
+    assert not torch.equal(forward, backward)
+
+
+def test_val_split_is_disjoint_from_train_and_test():
+    cfg = BenchmarkConfig(frames=4, size=16)
+    digests = {}
+    for split in ("train", "val", "test"):
+        data = make_split(cfg, split, 60, seed=0)
+        digests[split] = {hashlib.sha256(clip.numpy().tobytes()).digest() for clip in data.clips}
+        assert len(digests[split]) == 60
+    assert not digests["val"] & digests["train"] and not digests["val"] & digests["test"]
+    assert not digests["train"] & digests["test"]
+
+
+def test_v1_clips_are_unchanged():
+    """Hashes computed before v2 existed (commit eb2419d): v1 renders bit for bit as before."""
+    def digest(data):
+        return hashlib.sha256(data.clips.numpy().tobytes() + data.labels.numpy().tobytes()).hexdigest()[:16]
+
+    v1 = BenchmarkConfig(kind="motion")
+    assert digest(make_split(v1, "train", 64, 0)) == "0474f81c288aab68"
+    assert digest(make_split(v1, "test", 64, 3)) == "55f12ccd7ada8525"
+    tiny = BenchmarkConfig(kind="motion", shapes=("square", "triangle"), motions=("right", "left", "cw"), frames=4,
+                           size=16)
+    assert digest(make_split(tiny, "train", 40, 3)) == "2f7e4a47746abcac"
+    assert list(benchmark_factors(v1)) == ["shape", "motion"] and motion_classes(v1).all()
+
+
+def test_configs_and_cards_from_before_v2_read_as_v1():
+    old_card = BenchmarkConfig(kind="motion").to_dict()
+    del old_card["kind"], old_card["appearance_classes"], old_card["motion_pairs"]
+    assert BenchmarkConfig.model_validate(old_card).kind == "motion"
+    assert BenchmarkConfig.model_validate({"shapes": ["square"]}).kind == "motion"
+    assert BenchmarkConfig.model_validate({"frames": 4}).kind == "kinetics"
+    assert BenchmarkConfig.model_validate(BenchmarkConfig().to_dict()) == BenchmarkConfig()
+
+
+def test_bad_v2_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="motion_pairs"):
+        BenchmarkConfig(motion_pairs=("spin", "spin")).classes()
+    with pytest.raises(ValueError, match="appearance_classes"):
+        BenchmarkConfig(appearance_classes=18).classes()
