@@ -41,7 +41,7 @@ from vidsteal.victims import QueryLedger
 
 PAIRS = {"c3d": ("c3d_small", "frame_cnn"), "swin": ("swin3d_small", "frame_vit_tiny"),
          # Not in the reference study: a student that can see motion, so the victim's accuracy is reachable at all
-         # (a per-frame student is capped near 1/5 + shape on this benchmark: it cannot tell the 5 motions apart).
+         # (a per-frame student cannot tell motions apart: on v1 it is capped near 1/5, on v2 it guesses motion pairs).
          "c3d3d": ("c3d_small", "c3d_student")}
 STUDENT_KWARGS = {"frame_vit_tiny": {"patch_size": 8}}  # as in the demo: 16 tokens per 32 px frame
 METHODS = ("embeddings", "dfme", "noise")
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, pair: str, method: str, tag: str, seed: int, b
     m = out["metrics"]
     if "transfer_set" not in m:  # runs finished before the buffer statistics existed: read the query log
         m["transfer_set"] = ledger_stats(folder / "queries")
-    if "shape_acc" not in m:  # runs finished before per-factor accuracy was measured: measure the saved student
+    if not any(k.endswith("_acc") for k in m):  # runs finished before per-factor accuracy was measured: measure the saved student
         m.update(factor_stats(victim, folder / "student.safetensors", args.test_size))
     print(f"  [{pair} {tag} seed {seed}] top1 {m['top1']:.3f} agreement {m['agreement']:.3f} queries {m['queries']} "
           f"({time.perf_counter() - start:.0f} s) {folder}", flush=True)
@@ -179,7 +179,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str,
     print("\nBlack-box extraction, embedded benchmark (20 classes, chance 0.050); real held-out test split, "
           f"{args.test_size} clips; mean +- std over seeds")
     header = (f"{'pair':<28} {'method':<26} {'seeds':>5} {'student top-1':>16} {'agreement':>16} {'victim top-1':>12} "
-              f"{'queries':>8} {'shape':>6} {'motion':>6} {'classes':>8} {'H(top1)':>8} {'conf':>6}")
+              f"{'queries':>8} {'look':>6} {'motion':>6} {'classes':>8} {'H(top1)':>8} {'conf':>6}")
     print(header)
     print("-" * len(header))
     summary: dict[str, Any] = {}
@@ -192,15 +192,16 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str,
             cov = statistics.mean(t.get("classes_covered", float("nan")) for t in ts)
             ent = statistics.mean(t.get("top1_entropy_bits", float("nan")) for t in ts)
             conf = statistics.mean(t.get("mean_confidence", float("nan")) for t in ts)
-            shape, motion = (statistics.mean(r.get(f"{f}_acc", float("nan")) for r in rows) for f in ("shape", "motion"))
+            look = [r.get("appearance_acc", r.get("shape_acc", float("nan"))) for r in rows]  # v2 / v1 benchmark
+            shape, motion = statistics.mean(look), statistics.mean(r.get("motion_acc", float("nan")) for r in rows)
             print(f"{label:<28} {method:<26} {len(rows):>5} {mean_std(top1):>16} "
                   f"{mean_std([r['agreement'] for r in rows]):>16} {rows[0]['victim_top1']:>12.3f} "
                   f"{rows[0]['queries']:>8} {shape:>6.3f} {motion:>6.3f} {cov:>8.1f} {ent:>8.2f} {conf:>6.2f}")
             summary.setdefault(pair, {})[method] = {"top1": top1, "agreement": [r["agreement"] for r in rows],
                                                     "victim_top1": rows[0]["victim_top1"],
                                                     "queries": rows[0]["queries"], "search": search_cell(rows),
-                                                    "shape_acc": [r.get("shape_acc") for r in rows],
-                                                    "motion_acc": [r.get("motion_acc") for r in rows]}
+                                                    **{k: [r.get(k) for r in rows] for k in rows[0]
+                                                       if k.endswith("_acc")}}
         if all(m in by_method for m in METHODS):
             emb, dfme, noise = (statistics.mean(r["top1"] for r in by_method[m]) for m in METHODS)
             victim = by_method["embeddings"][0]["victim_top1"]
@@ -208,8 +209,9 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str,
                   f"{emb / noise:.2f}, embeddings/victim {emb / victim:.2f} (target >= 0.85)")
             summary[pair]["ratios"] = {"embeddings/dfme": emb / dfme, "embeddings/noise": emb / noise,
                                        "embeddings/victim": emb / victim}
-    print("shape / motion = student accuracy on each factor of the class (chance 0.25 / 0.20; a per-frame student "
-          "cannot see motion); classes = victim classes that are top-1 for >= 1% of the paid clips; H(top1) = entropy of the victim's "
+    print("look / motion = student accuracy on each factor of the class (benchmark v2: look = object and scene, "
+          "motion = the motion that defines a motion-pair class, 'any' for the others; v1: shape, motion); "
+          "classes = victim classes that are top-1 for >= 1% of the paid clips; H(top1) = entropy of the victim's "
           "top-1 labels over the paid clips, bits (log2 20 = 4.32 is uniform); conf = victim's mean top-1 probability")
     print("\nConfidence-threshold search (queries counted at the oracle; gradient mode counts white-box calls):")
     for pair, by_method in results.items():

@@ -255,12 +255,18 @@ def labeled_baselines(
         result = run_baselines(cfg, baselines_folder(runs, cfg),
                           progress_factory=lambda label, epochs: TrainProgress(progress, label, epochs))
     table = Table(title="embedded benchmark: models trained with real labels, held-out test split")
-    for col in ("model", "role", "top-1", "top-5", "shape acc", "motion acc", "train s"):
+    factors = [k for k in result["rows"][0] if k.endswith("_acc")]
+    for col in ("model", "role", "top-1", "top-5", "motion classes top-1", *[f.replace("_", " ") for f in factors],
+                "train s"):
         table.add_column(col)
     for row in result["rows"]:
+        motion = row["motion_class_top1"]
         table.add_row(row["arch"], row["role"], f"{row['top1']:.3f}", f"{row['top5']:.3f}",
-                      f"{row['shape_acc']:.3f}", f"{row['motion_acc']:.3f}", f"{row['train_seconds']:.0f}")
+                      "–" if motion is None else f"{motion:.3f}", *[f"{row[f]:.3f}" for f in factors],
+                      f"{row['train_seconds']:.0f}")
     console.print(table)
+    for what, ratio in result["per_frame_over_3d"].items():
+        console.print(f"per-frame / 3D student, {what.replace('_', ' ')}: {ratio:.2f}")
     console.print(f"results: {result['run_dir']}/summary.json")
 
 
