@@ -106,3 +106,8 @@ def test_bad_v2_settings_are_clear_errors():
         BenchmarkConfig(motion_pairs=("spin", "spin")).classes()
     with pytest.raises(ValueError, match="appearance_classes"):
         BenchmarkConfig(appearance_classes=18).classes()
+
+
+def test_unknown_split_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown split 'valid'"):
+        make_split(BenchmarkConfig(frames=4, size=16), "valid", 4)

@@ -111,7 +111,7 @@ def evaluate(
 @app.command("export-benchmark")
 def export_benchmark(
     out: Path = typer.Argument(..., help="folder to write class-per-folder video files into"),
-    split: str = typer.Option("test", help="train | test | aux (the unlabeled irrelevant set)"),
+    split: str = typer.Option("test", help="train | val | test | aux (the unlabeled irrelevant set)"),
     n: int = typer.Option(200, help="number of clips"),
     fmt: str = typer.Option("mp4", "--format", help="mp4 | webm"),
     config: Optional[Path] = ConfigOpt,
@@ -127,8 +127,8 @@ def export_benchmark(
         bench = load_config(BenchmarkConfig, config, set_ or [])
     except ConfigError as err:
         _fail(str(err))
-    if split not in ("train", "test", "aux"):
-        _fail(f"--split must be train, test or aux, got {split!r}")
+    if split not in ("train", "val", "test", "aux"):
+        _fail(f"--split must be train, val, test or aux, got {split!r}")
     data = make_auxiliary(bench, n, seed) if split == "aux" else make_split(bench, split, n, seed)
     with make_progress() as progress:
         task = progress.add_task("encoding", total=n, info="")

@@ -65,6 +65,8 @@ class ClipDataset(Dataset):
 
 
 def _generator(seed: int, split: str) -> torch.Generator:
+    if split not in _SPLIT_CODES:
+        raise ValueError(f"unknown split {split!r}; choose from {tuple(_SPLIT_CODES)}")
     return torch.Generator().manual_seed(seed * 7919 + _SPLIT_CODES[split])
 
 
