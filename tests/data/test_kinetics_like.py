@@ -111,3 +111,17 @@ def test_bad_v2_settings_are_clear_errors():
 def test_unknown_split_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown split 'valid'"):
         make_split(BenchmarkConfig(frames=4, size=16), "valid", 4)
+
+
+def test_a_per_frame_model_gives_both_members_of_a_pair_the_same_scores():
+    """Any frame-averaging model (the per-frame students) scores a clip and its time reversal alike, so on the
+    motion pairs it can do no better than guess within the pair."""
+    from vidsteal.data.clips import to_model_input
+    from vidsteal.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("frame_cnn", num_classes=20).eval()
+    with torch.no_grad():
+        right = model(to_model_input(_render(19, "right")))
+        left = model(to_model_input(_render(19, "left")))
+    assert torch.allclose(right, left, atol=1e-5)
