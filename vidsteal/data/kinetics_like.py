@@ -22,7 +22,7 @@ import torch
 from vidsteal.data.synthetic import _contrasting, _sdf
 
 LOOK_SHAPES = ("square", "triangle", "cross", "ell", "ring")
-TEXTURES = ("solid", "striped", "checked")
+TEXTURES = ("solid", "outlined", "spotted")  # fill colour A; A border around B; A with a B spot
 SCENES = ("gradient", "horizon", "stripes", "tiles")
 # Index 0 ("still") doubles as the "any motion" value of appearance classes in the class factors.
 MOTIONS = ("still", "right", "left", "up", "down", "cw", "ccw", "zoom_in", "zoom_out")
@@ -82,15 +82,16 @@ def _scene_mix(scene: torch.Tensor, u: torch.Tensor, v: torch.Tensor, params: to
     return mix
 
 
-def _texture_mix(texture: torch.Tensor, lx: torch.Tensor, ly: torch.Tensor) -> torch.Tensor:
-    """Per pixel, how much of the object's second colour shows, in object coordinates (radius ~1)."""
-    mix = torch.zeros_like(lx)
-    striped, checked = texture == TEXTURES.index("striped"), texture == TEXTURES.index("checked")
-    if striped.any():
-        mix[striped] = torch.sigmoid(4 * torch.sin(lx[striped] * (2 * math.pi / 0.6)))
-    if checked.any():
-        k = 2 * math.pi / 0.9
-        mix[checked] = torch.sigmoid(4 * torch.sin(lx[checked] * k) * torch.sin(ly[checked] * k))
+def _texture_mix(texture: torch.Tensor, dist: torch.Tensor, radius: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
+    """Per pixel, how much of the object's second colour shows: deeper than 0.15 inside the shape (outlined) or
+    within 0.4 of its centre (spotted); ``dist`` is the shape's signed distance, ``radius`` the distance from the
+    object's centre, both in object units, ``sharp`` the edge sharpness."""
+    mix = torch.zeros_like(dist)
+    outlined, spotted = texture == TEXTURES.index("outlined"), texture == TEXTURES.index("spotted")
+    if outlined.any():
+        mix[outlined] = torch.sigmoid((-dist[outlined] - 0.15) * sharp[outlined])
+    if spotted.any():
+        mix[spotted] = torch.sigmoid((0.4 - radius[spotted]) * sharp[spotted])
     return mix
 
 
@@ -107,7 +108,8 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
     scene = torch.tensor([SCENES.index(p[2]) for p in parts], dtype=torch.long)
     # Scene: two close colours mixed by the scene's pattern, its own orientation, period and phase.
     bg_a = torch.rand(n, 3, generator=g) * 0.8 + 0.1
-    bg_b = (bg_a + (torch.rand(n, 3, generator=g) - 0.5) * 0.5).clamp(0, 1)
+    step = (0.12 + 0.13 * torch.rand(n, 3, generator=g)) * (torch.randint(0, 2, (n, 3), generator=g) * 2 - 1)
+    bg_b = torch.where((bg_a + step - 0.5).abs() <= 0.5, bg_a + step, bg_a - step)  # always visible, in [0, 1]
     bg_angle = torch.rand(n, generator=g) * 2 * math.pi
     bg_params = torch.stack([4 + 4 * torch.rand(n, generator=g), torch.rand(n, generator=g) * 2 * math.pi], 1)
     horizon = scene == SCENES.index("horizon")
@@ -166,7 +168,8 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
             if sel.any():
                 dist[sel] = _sdf(s_name, lx[sel], ly[sel])
         alpha = torch.sigmoid(-dist * scale * 2.0).unsqueeze(1)
-        colour = torch.lerp(obj_a.view(n, 3, 1, 1), obj_b.view(n, 3, 1, 1), _texture_mix(texture, lx, ly).unsqueeze(1))
+        texture_mix = _texture_mix(texture, dist, (lx * lx + ly * ly).sqrt(), scale.expand_as(dist) * 2.0)
+        colour = torch.lerp(obj_a.view(n, 3, 1, 1), obj_b.view(n, 3, 1, 1), texture_mix.unsqueeze(1))
         frame = torch.lerp(frame, colour, alpha)
         frame = frame + cfg.noise * torch.randn(frame.shape, generator=g)
         frames.append(frame.clamp(0, 1))
