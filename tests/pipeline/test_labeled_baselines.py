@@ -6,7 +6,7 @@ from torch import nn
 
 from vidsteal.data.embedded import make_split, motion_classes
 from vidsteal.data.synthetic import BenchmarkConfig
-from vidsteal.pipeline.demo import _ratios, _scores
+from vidsteal.pipeline.baselines import _ratios, _scores
 
 TINY = BenchmarkConfig(appearance_classes=4, motion_pairs=("lateral",), frames=4, size=16)  # classes 4, 5: a pair
 
@@ -36,3 +36,15 @@ def test_ratio_is_per_frame_over_3d_student():
             {"role": "student", "per_frame": False, "top1": 0.9, "motion_class_top1": 0.9}]
     assert _ratios(rows) == pytest.approx({"top1": 0.8, "motion_class_top1": 0.5})
     assert _ratios(rows[:2]) == {}
+
+
+def test_the_victim_row_is_the_demo_victim():
+    """Same SupervisedConfig, so labeled-baselines finds the demo's cached victim instead of training another."""
+    from vidsteal.pipeline.baselines import BaselinesConfig
+    from vidsteal.pipeline.victims import demo_victim
+    from vidsteal.train.supervised import SupervisedConfig
+
+    cfg = BaselinesConfig()
+    row = SupervisedConfig(arch="c3d_small", benchmark=cfg.benchmark, train_size=cfg.train_size,
+                           test_size=cfg.test_size, optim=cfg.optim, seed=cfg.seed)
+    assert row.hash() == demo_victim("c3d_small").hash()

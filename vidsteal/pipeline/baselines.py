@@ -33,10 +33,12 @@ class BaselineModel(BaseConfig):
 
 
 class BaselinesConfig(BaseConfig):
+    """Defaults = the demo victims' recipe (``StudyConfig.victim``), so the victim row is the demo's cached victim."""
+
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
-    train_size: int = 6000
+    train_size: int = 4000
     test_size: int = 2000
-    optim: OptimConfig = Field(default_factory=OptimConfig)
+    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(epochs=8))
     models: tuple[BaselineModel, ...] = (
         BaselineModel(arch="c3d_small", role="victim"),
         BaselineModel(arch="frame_cnn", role="per-frame student, real labels"),
