@@ -125,3 +125,10 @@ def test_a_per_frame_model_gives_both_members_of_a_pair_the_same_scores():
         right = model(to_model_input(_render(19, "right")))
         left = model(to_model_input(_render(19, "left")))
     assert torch.allclose(right, left, atol=1e-5)
+
+
+def test_per_frame_ceiling_counts_the_classes_that_share_a_look():
+    from vidsteal.data.embedded import per_frame_ceiling
+
+    assert per_frame_ceiling(BenchmarkConfig()) == pytest.approx((14 + 6 / 2) / 20)
+    assert per_frame_ceiling(BenchmarkConfig(kind="motion")) == pytest.approx(1 / 5)

@@ -113,6 +113,15 @@ def motion_classes(cfg: BenchmarkConfig) -> torch.Tensor:
     return torch.ones(len(cfg.classes()), dtype=torch.bool)
 
 
+def per_frame_ceiling(cfg: BenchmarkConfig) -> float:
+    """Top-1 of a perfect per-frame model: it sees each class's look (v2 appearance, v1 shape) but no motion, so it
+    can only guess among the classes that share a look (v2: 1 - pairs / classes; v1: 1 / motions)."""
+    factors = benchmark_factors(cfg)
+    look = factors["appearance" if cfg.kind == "kinetics" else "shape"]
+    sharing = (look.view(-1, 1) == look.view(1, -1)).sum(1).float()
+    return (1 / sharing).mean().item()
+
+
 def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0) -> ClipDataset:
     """``n`` unlabeled clips of the irrelevant family, same frames and size as the benchmark."""
     g = _generator(seed, "aux")

@@ -24,7 +24,7 @@ from vidsteal.config import BaseConfig
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.victims import embedded_victim
-from vidsteal.data.embedded import make_split
+from vidsteal.data.embedded import make_split, per_frame_ceiling
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.models import read_card
 from vidsteal.report.plots import clip_grid, curves_plot, sparsity_plot
@@ -184,11 +184,11 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
             study.notes.append(f"Chance is {100 / card.num_classes:.1f}% ({card.num_classes} classes); every number is "
                                f"measured on {cfg.test_size} held-out clips the students never saw.")
         if pair.student.startswith("frame_") and card.dataset is not None:
-            motions = len(BenchmarkConfig.model_validate(card.dataset).motions)
-            study.notes.append(f"{pair.student} classifies frames and averages them: it cannot see the "
-                               f"{motions} motions that split each shape into classes, so even a perfect per-frame "
-                               f"student is near {100 / motions:.0f}% top-1 on this benchmark; compare its cells "
-                               "with the ceiling row, not with the victim.")
+            ceiling_top1 = per_frame_ceiling(BenchmarkConfig.model_validate(card.dataset))
+            study.notes.append(f"{pair.student} classifies frames and averages them: it cannot see motion, so it "
+                               f"can only guess among classes that share a look, and even a perfect per-frame "
+                               f"student is near {100 * ceiling_top1:.0f}% top-1 on this benchmark; compare its "
+                               "cells with the ceiling row, not with the victim.")
         study.victims[pair.victim] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0,
                                                 ceiling_top1=ceiling)
         name = f"curves_{pair.victim}.png"
