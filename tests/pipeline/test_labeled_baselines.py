@@ -41,7 +41,7 @@ def test_ratio_is_per_frame_over_3d_student():
 def test_the_victim_row_is_the_demo_victim():
     """Same SupervisedConfig, so labeled-baselines finds the demo's cached victim instead of training another."""
     from vidsteal.pipeline.baselines import BaselinesConfig
-    from vidsteal.pipeline.victims import demo_victim
+    from vidsteal.pipeline.study import demo_victim
     from vidsteal.train.supervised import SupervisedConfig
 
     cfg = BaselinesConfig()
