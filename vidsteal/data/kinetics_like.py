@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from vidsteal.data.synthetic import _contrasting, _sdf
+from vidsteal.data.sprites import contrasting, sdf
 
 LOOK_SHAPES = ("square", "triangle", "cross", "ell", "ring")
 TEXTURES = ("solid", "outlined", "spotted")  # fill colour A; A border around B; A with a B spot
@@ -115,8 +115,8 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
     bg_angle[edge] = (bg_angle[edge] - math.pi) * 0.05  # edges within 9 degrees of level / upright
     bg_angle[scene == SCENES.index("wall")] += math.pi / 2
     # Object: two colours that stand out from the scene, size, start angle and the motion's speed.
-    obj_a = _contrasting((bg_a + bg_b) / 2, g)
-    obj_b = _contrasting(obj_a, g)
+    obj_a = contrasting((bg_a + bg_b) / 2, g)
+    obj_b = contrasting(obj_a, g)
     lo_r, hi_r = cfg.object_size
     radius = size * (lo_r + (hi_r - lo_r) * torch.rand(n, generator=g))
     speed = size * (0.045 + 0.03 * torch.rand(n, generator=g))
@@ -125,7 +125,7 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
     angle0 = torch.rand(n, generator=g) * 2 * math.pi
     drift = (torch.rand(n, 2, generator=g) - 0.5) * 2 * cfg.drift
     where = torch.rand(n, 2, generator=g)
-    blob_c = torch.stack([_contrasting(bg_a, g), _contrasting(bg_b, g)], 1)  # (n, 2 blobs, 3)
+    blob_c = torch.stack([contrasting(bg_a, g), contrasting(bg_b, g)], 1)  # (n, 2 blobs, 3)
     blob_pos = torch.rand(n, 2, 2, generator=g) * size
     blob_r = size * (0.05 + 0.07 * torch.rand(n, 2, generator=g))
     # Motion around the middle frame: sign +1 / -1 for the two directions, 0 where the motion is another kind.
@@ -166,7 +166,7 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
         for s_i, s_name in enumerate(LOOK_SHAPES):
             sel = shape == s_i
             if sel.any():
-                dist[sel] = _sdf(s_name, lx[sel], ly[sel])
+                dist[sel] = sdf(s_name, lx[sel], ly[sel])
         alpha = torch.sigmoid(-dist * scale * 2.0).unsqueeze(1)
         texture_mix = _texture_mix(texture, dist, (lx * lx + ly * ly).sqrt(), scale.expand_as(dist) * 2.0)
         colour = torch.lerp(obj_a.view(n, 3, 1, 1), obj_b.view(n, 3, 1, 1), texture_mix.unsqueeze(1))

@@ -21,6 +21,8 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from vidsteal.config import BaseConfig
+from vidsteal.data.kinetics_like import class_table
+from vidsteal.data.sprites import contrasting, sdf
 
 SHAPES = ("square", "triangle", "cross", "ell")
 MOTIONS = ("right", "left", "up", "down", "cw", "ccw", "zoom_in", "zoom_out", "blink")
@@ -61,8 +63,6 @@ class BenchmarkConfig(BaseConfig):
 
     def classes(self) -> list[str]:
         if self.kind == "kinetics":
-            from vidsteal.data.kinetics_like import class_table
-
             return class_table(self.appearance_classes, self.motion_pairs)[0]
         for name in self.shapes:
             if name not in SHAPES:
@@ -71,25 +71,6 @@ class BenchmarkConfig(BaseConfig):
             if name not in MOTIONS:
                 raise ValueError(f"unknown motion {name!r}; choose from {MOTIONS}")
         return [f"{s}_{m}" for s, m in product(self.shapes, self.motions)]
-
-
-def _sdf(shape: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Approximate signed distance (negative inside) of a unit-size shape in local coordinates."""
-    ax, ay = x.abs(), y.abs()
-    if shape == "square":
-        return torch.maximum(ax, ay) - 0.8
-    if shape == "triangle":
-        s3 = math.sqrt(3.0)
-        return torch.maximum(torch.maximum(-y - 0.5, (s3 * x + y) / 2 - 0.5), (-s3 * x + y) / 2 - 0.5) * 1.6
-    if shape == "cross":
-        return torch.minimum(torch.maximum(ax - 0.3, ay - 1.0), torch.maximum(ax - 1.0, ay - 0.3))
-    if shape == "ell":
-        bar = torch.maximum((x + 0.6).abs() - 0.35, ay - 1.0)
-        foot = torch.maximum(ax - 0.95, (y - 0.65).abs() - 0.35)
-        return torch.minimum(bar, foot)
-    if shape == "ring":
-        return ((x * x + y * y).sqrt() - 0.65).abs() - 0.3
-    raise ValueError(f"unknown shape {shape!r}")
 
 
 def _background(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,14 +85,6 @@ def _background(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, to
     return bg, base
 
 
-def _contrasting(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Random colours at least 0.35 away (L-inf) from ``base``, so objects never vanish into the background."""
-    colour = torch.rand(base.shape, generator=g)
-    close = (colour - base).abs().amax(dim=1) < 0.35
-    colour[close] = (base[close] + 0.5) % 1.0
-    return colour
-
-
 def render_clips(
     shape_idx: torch.Tensor, motion_idx: torch.Tensor, cfg: BenchmarkConfig, g: torch.Generator
 ) -> torch.Tensor:
@@ -119,7 +92,7 @@ def render_clips(
     n, t_len, size = shape_idx.numel(), cfg.frames, cfg.size
     motions = [cfg.motions[i] for i in motion_idx.tolist()]
     bg, base = _background(n, size, g)
-    colour = _contrasting(base, g)
+    colour = contrasting(base, g)
     # Per-clip object parameters, in pixels / radians.
     lo_r, hi_r = cfg.object_size
     radius = size * (lo_r + (hi_r - lo_r) * torch.rand(n, generator=g))
@@ -139,7 +112,7 @@ def render_clips(
     hi = size - margin - travel.clamp(min=0)
     start = lo + (hi - lo).clamp(min=0) * torch.rand(n, 2, generator=g)
     # Distractor: a soft blob of another colour that drifts slowly, present in every class.
-    blob_c = _contrasting(base, g)
+    blob_c = contrasting(base, g)
     blob_pos = torch.rand(n, 2, generator=g) * size
     blob_r = size * (0.06 + 0.08 * torch.rand(n, generator=g))
 
@@ -161,7 +134,7 @@ def render_clips(
         for s_i, s_name in enumerate(cfg.shapes):
             sel = shape_idx == s_i
             if sel.any():
-                dist[sel] = _sdf(s_name, lx[sel], ly[sel])
+                dist[sel] = sdf(s_name, lx[sel], ly[sel])
         alpha = torch.sigmoid(-dist * scale.view(n, 1, 1) * 2.0)
         hidden = blink & (((t // period) + phase) % 2 == 1)
         alpha[hidden] = 0.0
