@@ -23,7 +23,7 @@ from vidsteal.data.sprites import contrasting, sdf
 
 LOOK_SHAPES = ("square", "triangle", "cross", "ell", "ring")
 TEXTURES = ("solid", "outlined", "spotted")  # fill colour A; A border around B; A with a B spot
-SCENES = ("gradient", "horizon", "wall", "vignette")
+SCENES = ("gradient", "horizon", "stripes", "tiles")
 # Index 0 ("still") doubles as the "any motion" value of appearance classes in the class factors.
 MOTIONS = ("still", "right", "left", "up", "down", "cw", "ccw", "zoom_in", "zoom_out")
 PAIRS = {"lateral": ("right", "left"), "spin": ("cw", "ccw"), "zoom": ("zoom_in", "zoom_out")}
@@ -61,23 +61,24 @@ def clip_motions(class_motion: torch.Tensor, g: torch.Generator) -> torch.Tensor
     return torch.where(class_motion == 0, random, class_motion)
 
 
-def _scene_mix(scene: torch.Tensor, u: torch.Tensor, v: torch.Tensor, level: torch.Tensor, size: int) -> torch.Tensor:
+def _scene_mix(scene: torch.Tensor, u: torch.Tensor, v: torch.Tensor, params: torch.Tensor, size: int) -> torch.Tensor:
     """Per pixel, how much of the scene's second colour shows: (n, H, W) in [0, 1]. ``u, v`` are rotated, drifted
-    pixel coordinates from the frame's centre; ``level`` (n,) in [0, 1] places the edge. All scenes are low
-    frequency: context a model must take from the whole frame, never clutter around the object's edges."""
+    pixel coordinates; ``params`` (n, 2) are the scene's period / horizon height and phase."""
     mix = torch.empty_like(u)
-    level = level.view(-1, 1, 1)
+    period, phase = params[:, 0].view(-1, 1, 1), params[:, 1].view(-1, 1, 1)
     for s_i, name in enumerate(SCENES):
         sel = scene == s_i
         if not sel.any():
             continue
-        su, sv, lv = u[sel], v[sel], level[sel]
+        su, sv, p, ph = u[sel], v[sel], period[sel], phase[sel]
         if name == "gradient":
             mix[sel] = (su / size + 0.5).clamp(0, 1)
-        elif name in ("horizon", "wall"):  # a sharp edge within +-0.2 of the middle; the wall's is upright
-            mix[sel] = torch.sigmoid((sv - (lv - 0.5) * 0.4 * size) * 1.5)
-        else:  # vignette: a disc of the second colour around the centre
-            mix[sel] = torch.sigmoid(((0.25 + 0.2 * lv) * size - (su * su + sv * sv).sqrt()) * 0.7)
+        elif name == "horizon":
+            mix[sel] = torch.sigmoid((sv - (p - 6) / 10 * size) * 1.5)  # height within +-0.2 of the middle
+        elif name == "stripes":
+            mix[sel] = torch.sigmoid(3 * torch.sin(2 * math.pi * su / p + ph))
+        else:  # tiles
+            mix[sel] = torch.sigmoid(3 * torch.sin(2 * math.pi * su / p + ph) * torch.sin(2 * math.pi * sv / p))
     return mix
 
 
@@ -105,15 +106,14 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
     shape = torch.tensor([LOOK_SHAPES.index(p[0]) for p in parts], dtype=torch.long)
     texture = torch.tensor([TEXTURES.index(p[1]) for p in parts], dtype=torch.long)
     scene = torch.tensor([SCENES.index(p[2]) for p in parts], dtype=torch.long)
-    # Scene: two close colours mixed by the scene's layout, with its own orientation and level.
+    # Scene: two close colours mixed by the scene's pattern, its own orientation, period and phase.
     bg_a = torch.rand(n, 3, generator=g) * 0.8 + 0.1
     step = (0.12 + 0.13 * torch.rand(n, 3, generator=g)) * (torch.randint(0, 2, (n, 3), generator=g) * 2 - 1)
     bg_b = torch.where((bg_a + step - 0.5).abs() <= 0.5, bg_a + step, bg_a - step)  # always visible, in [0, 1]
     bg_angle = torch.rand(n, generator=g) * 2 * math.pi
-    bg_level = torch.rand(n, generator=g)
-    edge = (scene == SCENES.index("horizon")) | (scene == SCENES.index("wall"))
-    bg_angle[edge] = (bg_angle[edge] - math.pi) * 0.05  # edges within 9 degrees of level / upright
-    bg_angle[scene == SCENES.index("wall")] += math.pi / 2
+    bg_params = torch.stack([4 + 4 * torch.rand(n, generator=g), torch.rand(n, generator=g) * 2 * math.pi], 1)
+    horizon = scene == SCENES.index("horizon")
+    bg_angle[horizon] = (bg_angle[horizon] - math.pi) * 0.05  # near-level horizons, height from params[:, 0]
     # Object: two colours that stand out from the scene, size, start angle and the motion's speed.
     obj_a = contrasting((bg_a + bg_b) / 2, g)
     obj_b = contrasting(obj_a, g)
@@ -147,7 +147,7 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
         tt = t - (t_len - 1) / 2
         cam = drift * tt
         sx, sy = px - cam[:, 0].view(n, 1, 1) - size / 2, py - cam[:, 1].view(n, 1, 1) - size / 2
-        scene_mix = _scene_mix(scene, cos_b * sx + sin_b * sy, -sin_b * sx + cos_b * sy, bg_level, size)
+        scene_mix = _scene_mix(scene, cos_b * sx + sin_b * sy, -sin_b * sx + cos_b * sy, bg_params, size)
         frame = torch.lerp(bg_a.view(n, 3, 1, 1), bg_b.view(n, 3, 1, 1), scene_mix.unsqueeze(1))
         for b in range(2):  # a Gaussian blob is separable: an outer product of a row and a column profile
             bpos = blob_pos[:, b] + cam
