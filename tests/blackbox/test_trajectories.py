@@ -41,3 +41,51 @@ def test_embedding_clips_are_differentiable_in_theta():
     assert theta.grad is not None and theta.grad.abs().sum() > 0
     static = ClassEmbeddings(prior, 3, PriorConfig(generator="test_dcgan"), MotionConfig(static=True), 4, 16, 0)
     assert static.dim == emb.dim - MOTION_DIMS  # nothing to search for motion in the ablation
+
+
+def _embeddings(**prior) -> ClassEmbeddings:
+    return ClassEmbeddings(create_generator("test_dcgan"), 3, PriorConfig(generator="test_dcgan", **prior),
+                           MotionConfig(), 4, 16, seed=0)
+
+
+def test_clips_sharing_an_embedding_share_one_keyframe_render():
+    emb = _embeddings(render_batch=5)
+    rows: list[int] = []
+    emb.prior.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    theta = emb.theta.repeat_interleave(4, 0)  # 3 embeddings x 4 clips
+    noise = emb.noise(12, torch.Generator().manual_seed(0), per_image=4)
+    clips = emb.render(theta, noise)
+    assert sum(rows) == 2 * 3  # keyframe + background per distinct (embedding, latents), not per clip
+    alone = torch.cat([emb.render(theta[i:i + 1], {k: v[i:i + 1] for k, v in noise.items()}) for i in range(12)])
+    torch.testing.assert_close(clips, alone, rtol=0, atol=1e-5)  # the same clips as rendering each on its own
+    assert not torch.equal(clips[0], clips[1])  # clips of one keyframe pair still move / sit differently
+
+
+def test_distinct_inputs_render_as_before():
+    """Without repeats every clip gets its own keyframes, rendered in the generator batches rendering always used,
+    so the clips are exactly those of the direct recipe (prior -> make_clips, one render batch at a time)."""
+    emb = _embeddings(render_batch=4)
+    theta = emb.theta[torch.tensor([0, 1, 2, 0, 1, 2, 0])]
+    noise = emb.noise(7, torch.Generator().manual_seed(1))
+    rows: list[int] = []
+    hook = emb.prior.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    clips = emb.render(theta, noise)
+    assert rows == [4, 3, 4, 3]  # keyframes of clips 0-3, 4-6, then backgrounds likewise
+    hook.remove()
+    cls, lat, mot = theta.split([emb.kc, emb.kl, emb.km], dim=1)
+    cvec, shift = cls @ emb.cls_basis.T, lat @ emb.lat_basis.T
+    for part in (slice(0, 4), slice(4, 7)):
+        direct = make_clips(emb.prior(noise["z0"][part] + shift[part], cvec[part]),
+                            emb.prior(noise["z1"][part] + shift[part], cvec[part]), mot[part] + noise["jitter"][part],
+                            4, 16, emb.motion, noise["centre"][part], noise["polarity"][part])
+        assert torch.equal(clips[part], direct)
+
+
+def test_bf16_prior_stays_close_to_float32():
+    g = torch.Generator().manual_seed(2)
+    exact, fast = _embeddings(), _embeddings(precision="bf16")
+    noise = exact.noise(6, g)
+    theta = exact.theta.repeat(2, 1)
+    with torch.no_grad():
+        diff = (exact.render(theta, noise) - fast.render(theta, noise)).abs()
+    assert diff.mean() < 2e-3 and diff.max() < 0.05

@@ -176,7 +176,7 @@ class EmbeddingAttack(BlackboxAttack):
     def _nes_iteration(self, session: Session, active: torch.Tensor) -> torch.Tensor | None:
         cfg = self.config.search
         m, r = cfg.directions, cfg.clips_per_candidate
-        noise = self.emb.noise(active.numel() * m * r, self.rng)  # shared by each antithetic pair
+        noise = self.emb.noise(active.numel() * m * r, self.rng, self._per_image(r))  # shared by antithetic pairs
         conf = torch.zeros(active.numel())
 
         def fitness(points: torch.Tensor) -> torch.Tensor:
@@ -206,7 +206,8 @@ class EmbeddingAttack(BlackboxAttack):
         owner = active.repeat_interleave(p)  # the class each sample was drawn for
         theta = self.emb.theta[owner] + torch.randn(owner.numel(), self.emb.dim, generator=self.rng) * cfg.sigma
         with torch.no_grad():
-            clips = self.emb.render(theta.repeat_interleave(r, 0), self.emb.noise(owner.numel() * r, self.rng))
+            clips = self.emb.render(theta.repeat_interleave(r, 0),
+                                    self.emb.noise(owner.numel() * r, self.rng, self._per_image(r)))
         paid, _, targets = session.pay(clips)
         if paid.shape[0] < clips.shape[0]:
             return None
@@ -222,7 +223,7 @@ class EmbeddingAttack(BlackboxAttack):
         assert self.white_box is not None
         r = cfg.grad_clips
         classes = active.repeat_interleave(r)
-        noise = self.emb.noise(classes.numel(), self.rng)
+        noise = self.emb.noise(classes.numel(), self.rng, self._per_image(r))
         theta = self.emb.theta[classes].clone().requires_grad_(True)
         grad = torch.zeros_like(theta)
         probs = torch.zeros(classes.numel())
@@ -245,15 +246,20 @@ class EmbeddingAttack(BlackboxAttack):
         cfg = self.config.pool
         n = min(cfg.batch, session.remaining)
         want = n if cfg.select == "none" else int(n * cfg.candidates)
-        theta, intended = self._pool_embeddings(want)
+        k = self.config.prior.clips_per_image  # blocks of k clips share an embedding and its keyframes
+        theta, intended = (x.repeat_interleave(k, 0)[:want] for x in self._pool_embeddings(-(-want // k)))
         with torch.no_grad():
-            clips = self.emb.render(theta, self.emb.noise(want, self.rng))
+            clips = self.emb.render(theta, self.emb.noise(want, self.rng, k))
         clips = augment(clips, cfg.augment, self.rng)
         if cfg.select == "disagreement":
             probs = session.learner.probs(clips)
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
             clips = clips[score.argsort(descending=True)[:n]]
         session.pay(clips)
+
+    def _per_image(self, clips_per_embedding: int) -> int:
+        """Clips per keyframe pair in the search: a candidate's clips share one (up to ``prior.clips_per_image``)."""
+        return min(self.config.prior.clips_per_image, clips_per_embedding)
 
     def _pool_embeddings(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` embeddings drawn from the pool mix, and the label each was aimed at (a distribution)."""

@@ -85,10 +85,10 @@ def make_clips(key0: torch.Tensor, key1: torch.Tensor | None, motion: torch.Tens
         centre: ``(N, 2)`` sprite position at the middle frame, in ``[-1, 1]`` coords (sprite layout only).
         polarity: ``(N,)`` +1 / -1: the prior mask keeps the bright / dark regions (default +1).
     """
-    key0 = _resize(key0, size)
-    key1 = key0 if key1 is None else _resize(key1, size)
+    key0 = resize(key0, size)
+    key1 = key0 if key1 is None else resize(key1, size)
     if cfg.layout == "sprite" and cfg.background_blur:
-        small = _resize(key1, min(cfg.background_blur, size))
+        small = resize(key1, min(cfg.background_blur, size))
         key1 = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
     mask = _mask(key0, cfg, polarity)
     if cfg.static:
@@ -130,7 +130,8 @@ def _sprite_frame(fg: torch.Tensor, mask: torch.Tensor, bg: torch.Tensor, m: tor
     return warped[:, :3] * alpha + bg * (1 - alpha)
 
 
-def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images ``(N, C, h, w)`` -> ``(N, C, size, size)``, antialiased; unchanged when already that size."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)

@@ -31,8 +31,12 @@ class ImageGenerator(nn.Module, ABC):
     z_scale: float = 1.0
 
     def freeze(self) -> "ImageGenerator":
-        """Eval mode (dropout off, BN running stats) and no parameter gradients: the prior is never trained."""
-        return self.eval().requires_grad_(False)  # type: ignore[return-value]
+        """Eval mode (dropout off, BN running stats) and no parameter gradients: the prior is never trained.
+
+        Weights go channels-last: oneDNN's (transposed) convolutions run about 1.3x faster on the CPU that way, with
+        the same results up to float rounding."""
+        frozen = self.eval().requires_grad_(False)
+        return frozen.to(memory_format=torch.channels_last)  # type: ignore[return-value]
 
     def train(self, mode: bool = True) -> "ImageGenerator":
         # The priors carry dropout / batch-norm layers that must stay in inference mode whatever callers do.
