@@ -38,6 +38,7 @@ from pydantic import Field
 from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips, resize
 from vidsteal.config import BaseConfig
 from vidsteal.models.generators import ImageGenerator
+from vidsteal.train.precision import Precision, autocast
 from vidsteal.victims.base import Oracle
 from vidsteal.victims.budget import BudgetedOracle
 from vidsteal.victims.logged import LoggedOracle
@@ -53,8 +54,9 @@ class PriorConfig(BaseConfig):
     latent_dims: int = Field(8, ge=0, description="searched latent-shift coordinates")
     init_motion: float = Field(1.0, ge=0, description="std of the random initial motion parameters")
     render_batch: int = Field(64, ge=1, description="keyframes rendered per generator call (memory bound)")
-    precision: Literal["32", "bf16"] = Field("32", description="the prior's arithmetic: bf16 autocast is ~2.7x "
-                                             "faster on CPUs with AMX / AVX512-BF16 (keyframes differ by ~1e-3)")
+    precision: Precision = Field("32", description="the prior's arithmetic: bf16 autocast is ~2.7x faster on CPUs "
+                                 "with AMX / AVX512-BF16 (keyframes differ by ~1e-3), slower on others; auto = bf16 "
+                                 "where native")
     clips_per_image: int = Field(1, ge=1, description="clips that share one keyframe pair where they share an "
                                  "embedding (pool blocks, a candidate's clips): each still has its own motion "
                                  "jitter, sprite position and mask polarity; the prior is the attacker's main cost")
@@ -166,7 +168,7 @@ class ClassEmbeddings:
         slot = torch.empty_like(first)
         slot[inverse[order]] = torch.arange(order.numel())
         step = self.cfg.render_batch
-        with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        with autocast(self.cfg.precision, z.device):
             images = [resize(self.prior(z[idx], None if cvec is None else cvec[idx]), self.size)
                       for idx in order.split(step)]
         return torch.cat(images)[slot[inverse]]
