@@ -12,6 +12,7 @@ from vidsteal.pipeline.blackbox import run_blackbox
     ("dfme", {}),
     ("embeddings", {}),
     ("embeddings", {"search": {"mode": "gradient", "grad_clips": 2}}),
+    ("embeddings", {"prior": {"generator": "test_dcgan", "clips_per_image": 4, "precision": "bf16"}}),
     ("embeddings", {"pool": {"select": "disagreement", "mix": {"boundary": 1.0}}, "motion": {"static": True}}),
 ])
 def test_budget_is_spent_exactly(make_job, tmp_path, method, extra):

@@ -89,3 +89,19 @@ def test_bf16_prior_stays_close_to_float32():
     with torch.no_grad():
         diff = (exact.render(theta, noise) - fast.render(theta, noise)).abs()
     assert diff.mean() < 2e-3 and diff.max() < 0.05
+
+
+def test_clips_per_image_divides_the_prior_renders_of_a_run(make_job, tmp_path, monkeypatch):
+    """Search groups and pool blocks of 4 clips share one keyframe pair: ~4x fewer generator rows per query."""
+    from vidsteal.models.generators.dcgan import TinyDCGAN
+    from vidsteal.pipeline.blackbox import run_blackbox
+
+    rows: list[int] = []
+    generate = TinyDCGAN._generate
+    monkeypatch.setattr(TinyDCGAN, "_generate", lambda self, z, c: rows.append(z.shape[0]) or generate(self, z, c))
+    run_blackbox(make_job("embeddings", 256), tmp_path / "each")
+    each = sum(rows)
+    rows.clear()
+    out = run_blackbox(make_job("embeddings", 256, prior={"clips_per_image": 4}), tmp_path / "shared")
+    assert out["metrics"]["queries"] == 256 and out["metrics"]["search"]["search_queries"] > 0
+    assert 3 * sum(rows) <= each

@@ -57,9 +57,10 @@ class PriorConfig(BaseConfig):
     precision: Precision = Field("32", description="the prior's arithmetic: bf16 autocast is ~2.7x faster on CPUs "
                                  "with AMX / AVX512-BF16 (keyframes differ by ~1e-3), slower on others; auto = bf16 "
                                  "where native")
-    clips_per_image: int = Field(1, ge=1, description="clips that share one keyframe pair where they share an "
-                                 "embedding (pool blocks, a candidate's clips): each still has its own motion "
-                                 "jitter, sprite position and mask polarity; the prior is the attacker's main cost")
+    clips_per_image: int = Field(1, ge=1, description="clips per rendered keyframe pair (the prior is the "
+                                 "attacker's main cost): the pool pays blocks of this many clips of one embedding, "
+                                 "the shared_es search tries each appearance sample in this many motions; every clip "
+                                 "keeps its own motion jitter, sprite position and mask polarity")
 
 
 class SearchConfig(BaseConfig):

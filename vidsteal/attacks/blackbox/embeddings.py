@@ -204,10 +204,11 @@ class EmbeddingAttack(BlackboxAttack):
         cfg = self.config.search
         p, r = cfg.population, cfg.clips_per_candidate
         owner = active.repeat_interleave(p)  # the class each sample was drawn for
-        theta = self.emb.theta[owner] + torch.randn(owner.numel(), self.emb.dim, generator=self.rng) * cfg.sigma
+        share = max(1, min(self.config.prior.clips_per_image // r, p))  # samples per appearance draw
+        theta = self.emb.theta[owner] + self._es_steps(active.numel(), p, share) * cfg.sigma
         with torch.no_grad():
             clips = self.emb.render(theta.repeat_interleave(r, 0),
-                                    self.emb.noise(owner.numel() * r, self.rng, self._per_image(r)))
+                                    self.emb.noise(owner.numel() * r, self.rng, max(share * r, self._per_image(r))))
         paid, _, targets = session.pay(clips)
         if paid.shape[0] < clips.shape[0]:
             return None
@@ -217,6 +218,18 @@ class EmbeddingAttack(BlackboxAttack):
         self.emb.theta[active] += cfg.step * (target - self.emb.theta[active])
         own = targets.view(owner.numel(), r, -1).mean(1).gather(1, owner.view(-1, 1)).view(active.numel(), p)
         return own.mean(1)  # the victim's mean confidence in the class each sample was drawn for
+
+    def _es_steps(self, classes: int, p: int, share: int) -> torch.Tensor:
+        """``(classes * p, D)`` standard normal steps; with ``share`` > 1 each class's samples come in groups of
+        ``share`` with one appearance step (class and latent coords) and their own motion steps, so a group's clips
+        share their keyframes (one render) and the group tries one appearance in several motions."""
+        if share == 1:
+            return torch.randn(classes * p, self.emb.dim, generator=self.rng)
+        look = self.emb.kc + self.emb.kl
+        draws = -(-p // share)
+        app = torch.randn(classes, draws, look, generator=self.rng).repeat_interleave(share, 1)[:, :p]
+        return torch.cat([app.reshape(classes * p, look),
+                          torch.randn(classes * p, self.emb.km, generator=self.rng)], dim=1)
 
     def _gradient_iteration(self, session: Session, active: torch.Tensor) -> torch.Tensor:
         cfg = self.config.search
