@@ -43,6 +43,17 @@ def test_bf16_autocast_trains_the_online_student_on_cpu():
     assert student.probs(torch.rand(3, 3, 4, 32, 32)).sum(1).allclose(torch.ones(3))
 
 
+@pytest.mark.parametrize("precision", ["32", "bf16", "auto"])
+def test_distill_precision_picks_the_default_runtime(precision):
+    from vidsteal.train.precision import native_bf16
+
+    student = _trained(None, steps=1, precision=precision)
+    bf16 = precision == "bf16" or (precision == "auto" and native_bf16("cpu"))
+    assert student.runtime.amp_dtype == (torch.bfloat16 if bf16 else None)
+    given = Runtime("cpu", precision="32")  # a context's Runtime wins over the config
+    assert OnlineStudent(student.model, OnlineDistillConfig(precision="bf16"), "kd", 0, given).runtime is given
+
+
 def test_a_non_finite_student_loss_is_reported():
     student = _trained(None, steps=0)
     with torch.no_grad():

@@ -24,6 +24,7 @@ from vidsteal.distill.losses import LossName
 from vidsteal.distill.student import distill_loss_fn
 from vidsteal.train.checkpoint import load_checkpoint, save_checkpoint
 from vidsteal.train.distributed import Runtime
+from vidsteal.train.precision import Precision, uses_bf16
 from vidsteal.train.optim import make_optimizer, set_lr, warmup_cosine
 
 
@@ -45,6 +46,9 @@ class OnlineDistillConfig(BaseConfig):
     train_frames: int | None = Field(None, ge=1, description="train on this many random frames of each clip "
                                      "(per-frame students only: they average frame logits, so a frame subset is a "
                                      "valid input and costs proportionally less); None uses every frame")
+    precision: Precision = Field("32", description="student arithmetic unless the attack's context brings a "
+                                 "Runtime: bf16 autocast (~2x faster steps on CPUs with AMX / AVX512-BF16, slower "
+                                 "on others), 32, or auto = bf16 where native")
 
 
 class OnlineStudent:
@@ -52,13 +56,13 @@ class OnlineStudent:
 
     Optimiser, schedule, step and checkpoint format are the ones :func:`~vidsteal.train.loop.fit` uses
     (:mod:`vidsteal.train.optim`, :meth:`Runtime.train_step`, :mod:`vidsteal.train.checkpoint`); ``runtime``
-    says where and how it trains (default: one CPU process in float32).
+    says where and how it trains (default: one CPU process in ``cfg.precision``).
     """
 
     def __init__(self, student: nn.Module, cfg: OnlineDistillConfig, loss: LossName, seed: int,
                  runtime: Runtime | None = None) -> None:
         self.model, self.cfg = student, cfg
-        self.runtime = runtime or Runtime("cpu", precision="32")
+        self.runtime = runtime or Runtime("cpu", precision="bf16" if uses_bf16(cfg.precision, "cpu") else "32")
         self.net = self.runtime.prepare(student)
         self.opt = make_optimizer(student, cfg.lr, cfg.weight_decay)
         self.rng = torch.Generator().manual_seed(seed * 7_919 + 17)
