@@ -35,8 +35,8 @@ from vidsteal.attacks.base import AttackContext
 from vidsteal.attacks.registry import ATTACKS, create_attack
 from vidsteal.config import apply_overrides
 from vidsteal.models import create_model, load_model, read_card
-from vidsteal.pipeline.study import StudyConfig
-from vidsteal.pipeline.victims import demo_victim, embedded_victim
+from vidsteal.pipeline.study import StudyConfig, demo_victim
+from vidsteal.pipeline.victims import embedded_victim
 from vidsteal.victims import LocalOracle, LoggedOracle, QueryBudget, QueryLedger
 
 METHODS = ("embeddings", "dfme", "noise", "reference")
