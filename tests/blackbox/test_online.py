@@ -30,7 +30,7 @@ def _trained(runtime: Runtime | None, steps: int = 4, **cfg) -> OnlineStudent:
 
 
 def test_accumulation_gives_the_same_student_as_whole_batches():
-    whole = _trained(None, train_frames=2)
+    whole = _trained(None, train_frames=2, precision="32")
     accumulated = _trained(Runtime("cpu", precision="32", accumulate=3), train_frames=2)
     assert accumulated.steps == whole.steps == 4
     for key, value in whole.model.state_dict().items():

@@ -44,6 +44,7 @@ def test_embedding_clips_are_differentiable_in_theta():
 
 
 def _embeddings(**prior) -> ClassEmbeddings:
+    prior.setdefault("precision", "32")
     return ClassEmbeddings(create_generator("test_dcgan"), 3, PriorConfig(generator="test_dcgan", **prior),
                            MotionConfig(), 4, 16, seed=0)
 
@@ -99,7 +100,7 @@ def test_clips_per_image_divides_the_prior_renders_of_a_run(make_job, tmp_path, 
     rows: list[int] = []
     generate = TinyDCGAN._generate
     monkeypatch.setattr(TinyDCGAN, "_generate", lambda self, z, c: rows.append(z.shape[0]) or generate(self, z, c))
-    run_blackbox(make_job("embeddings", 256), tmp_path / "each")
+    run_blackbox(make_job("embeddings", 256, prior={"clips_per_image": 1}), tmp_path / "each")
     each = sum(rows)
     rows.clear()
     out = run_blackbox(make_job("embeddings", 256, prior={"clips_per_image": 4}), tmp_path / "shared")

@@ -54,10 +54,10 @@ class PriorConfig(BaseConfig):
     latent_dims: int = Field(8, ge=0, description="searched latent-shift coordinates")
     init_motion: float = Field(1.0, ge=0, description="std of the random initial motion parameters")
     render_batch: int = Field(64, ge=1, description="keyframes rendered per generator call (memory bound)")
-    precision: Precision = Field("32", description="the prior's arithmetic: bf16 autocast is ~2.7x faster on CPUs "
+    precision: Precision = Field("auto", description="the prior's arithmetic: bf16 autocast is ~2.7x faster on CPUs "
                                  "with AMX / AVX512-BF16 (keyframes differ by ~1e-3), slower on others; auto = bf16 "
                                  "where native")
-    clips_per_image: int = Field(1, ge=1, description="clips per rendered keyframe pair (the prior is the "
+    clips_per_image: int = Field(4, ge=1, description="clips per rendered keyframe pair (the prior is the "
                                  "attacker's main cost): the pool pays blocks of this many clips of one embedding, "
                                  "the shared_es search tries each appearance sample in this many motions; every clip "
                                  "keeps its own motion jitter, sprite position and mask polarity")

@@ -46,7 +46,7 @@ class OnlineDistillConfig(BaseConfig):
     train_frames: int | None = Field(None, ge=1, description="train on this many random frames of each clip "
                                      "(per-frame students only: they average frame logits, so a frame subset is a "
                                      "valid input and costs proportionally less); None uses every frame")
-    precision: Precision = Field("32", description="student arithmetic unless the attack's context brings a "
+    precision: Precision = Field("auto", description="student arithmetic unless the attack's context brings a "
                                  "Runtime: bf16 autocast (~2x faster steps on CPUs with AMX / AVX512-BF16, slower "
                                  "on others), 32, or auto = bf16 where native")
 
