@@ -44,7 +44,7 @@ METHODS = ("embeddings", "dfme", "noise", "reference")
 PARTS = (("prior (generator)", "generators/base.py", "forward"),
          ("motion (keyframes -> clips)", "blackbox/trajectories.py", "make_clips"),
          ("victim forward", "victims/local.py", "_answer"),
-         ("query log + victim", "victims/ledger.py", "_answer"),
+         ("query log + victim", "victims/logged.py", "_answer"),
          ("student steps while querying", "blackbox/online.py", "train"),
          ("final student training", "blackbox/online.py", "finish"))
 
