@@ -3,7 +3,7 @@
 The attacker's own compute (rendering clips, logging answers, training the student) must stay near the victim's
 speed, or budgets where attacks work (10^5 queries and up) do not fit. Each method runs exactly as ``vidsteal
 extract blackbox`` runs it (the demo's student and distillation settings, through a durable query log in a
-temporary folder), minus the held-out measurements, which are the auditor's and not the attacker's cost. The
+temporary folder, 8-bit clips for every method), minus the held-out measurements, which are the auditor's and not the attacker's cost. The
 victim is then timed on the clips that method paid for (its forward pass alone, in the batches ``LocalOracle``
 uses), in the same process right after, so machine load largely cancels in the ratio.
 
@@ -100,8 +100,7 @@ def run_method(method: str, victim: Path, args: argparse.Namespace, workdir: Pat
     folder = workdir / method
     clock = _Clock()
     profiler = cProfile.Profile() if args.profile and method == "embeddings" else None
-    with LoggedOracle(LocalOracle.from_file(victim), folder / "queries", QueryBudget(args.budget),
-                      quantize=attack.quantize) as oracle:
+    with LoggedOracle(LocalOracle.from_file(victim), folder / "queries", QueryBudget(args.budget)) as oracle:
         start = time.perf_counter()
         if profiler is not None:
             profiler.enable()
