@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from vidsteal.cli.audit import audit as audit_command
+from vidsteal.cli.defend import defend as defend_command
 from vidsteal.cli.extract import extract_app
 from vidsteal.cli import greybox as _greybox  # noqa: F401,E402  (registers `vidsteal extract greybox`)
 from vidsteal.cli import blackbox as _blackbox  # noqa: F401,E402  (registers `vidsteal extract blackbox`)
@@ -25,6 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 app.add_typer(extract_app, name="extract")
 app.command("audit")(audit_command)
+app.command("defend")(defend_command)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file", exists=True, dir_okay=False)
 SetOpt = typer.Option(None, "--set", "-s", help="override a config key, e.g. --set optim.epochs=5 (repeatable)")

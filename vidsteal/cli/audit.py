@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich.table import Table
 
-from vidsteal.cli.progress import StageBars, console, make_progress
-from vidsteal.cli.victim import ApiKeyOpt, CardOpt, TestDataOpt, VictimOpt, open_victim, user_errors
+from vidsteal.cli.progress import console
+from vidsteal.cli.victim import (ApiKeyOpt, CardOpt, TestDataOpt, VictimOpt, command_line, load_job, open_victim,
+                                 with_bars)
 
 
 def audit(
@@ -36,23 +35,16 @@ def audit(
     runs: Path = typer.Option(Path("runs"), help="folder that holds run folders"),
 ) -> None:
     """How easily can this victim be stolen at this budget? Writes report.md / report.html; re-running resumes."""
-    from vidsteal.config import load_config
     from vidsteal.pipeline.audit import AuditConfig, run_audit
 
     fields = {"victim": victim, "card": card, "test_data": test_data, "budget": budget, "student": student,
               "methods": f"[{methods}]", "aux": aux, "labeled": labeled, "labeled_fraction": labeled_fraction,
               "test_size": test_size, "output_mode.kind": output_mode, "seed": seed}
-    with user_errors():
-        cfg = load_config(AuditConfig, None, [f"{k}={v}" for k, v in fields.items() if v is not None]
-                          + list(set_ or []))
+    cfg = load_job(AuditConfig, fields, set_)
     resolved = open_victim(victim, card, api_key, cfg.output_mode)
-    command = "vidsteal " + " ".join(shlex.quote("<api-key>" if a == api_key else a) for a in sys.argv[1:])
+    command = command_line(api_key)
     console.print(f"audit folder: {cfg.run_dir(runs)}", soft_wrap=True)
-    try:
-        with make_progress() as progress, user_errors():
-            study = run_audit(cfg, runs, victim=resolved, progress=StageBars(progress), command=command)
-    finally:
-        resolved.close()
+    study = with_bars(lambda bars: run_audit(cfg, runs, victim=resolved, progress=bars, command=command), resolved)
     table = Table(title=f"{study.title}: student top-1 / agreement / queries paid (test: {test_data})")
     for col in ("row", "top-1", "agreement", "queries"):
         table.add_column(col)

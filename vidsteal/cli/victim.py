@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, NoReturn, Optional
@@ -49,3 +51,27 @@ def open_victim(spec: str, card: Optional[Path], api_key: Optional[str], output_
         return resolve_victim(spec, card=card, api_key=api_key, output_mode=output_mode)
     except VictimSpecError as err:
         fail(str(err))
+
+
+def load_job(cls, fields: dict, overrides: Optional[list[str]]):
+    """The command's config from its typed options (None: the config's default) and ``--set`` overrides."""
+    from vidsteal.config import load_config
+
+    with user_errors():
+        return load_config(cls, None, [f"{k}={v}" for k, v in fields.items() if v is not None] + list(overrides or []))
+
+
+def command_line(api_key: Optional[str]) -> str:
+    """The exact command, for the report; the API key is never written down."""
+    return "vidsteal " + " ".join(shlex.quote("<api-key>" if a == api_key else a) for a in sys.argv[1:])
+
+
+def with_bars(call, victim):
+    """``call(progress)`` under rich progress bars, user errors as one line; the resolved victim is closed after."""
+    from vidsteal.cli.progress import StageBars, make_progress
+
+    try:
+        with make_progress() as progress, user_errors():
+            return call(StageBars(progress))
+    finally:
+        victim.close()

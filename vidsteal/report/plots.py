@@ -47,6 +47,23 @@ def curves_plot(curves: dict[str, list[dict[str, float]]], title: str, victim_to
     return _png(fig)
 
 
+def tradeoff_plot(points: list[dict[str, Any]]) -> bytes:
+    """A defence matrix, one point per defence x attack: ``utility_lost`` (x) against ``theft_prevented`` (y)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    markers = dict(zip(dict.fromkeys(p["attack"] for p in points), "osD^vP*"))
+    for p in points:
+        x, y = 100 * p["utility_lost"], 100 * p["theft_prevented"]
+        ax.scatter([x], [y], marker=markers[p["attack"]], s=28, label=p["attack"] if p["defence"] == "none" else None)
+        ax.annotate(p["defence"], (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("utility lost: honest answers changed or refused (%)")
+    ax.set_ylabel("theft prevented: student top-1 lost (points)")
+    ax.set_title("Defences: what honest users pay vs what the thief loses", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="attack", title_fontsize=7)
+    return _png(fig)
+
+
 def sparsity_plot(series: dict[str, list[dict[str, float]]], title: str) -> bytes:
     """Held-out top-1 vs sparsity per ticket kind (winning ticket vs random re-init control)."""
     fig, ax = plt.subplots(figsize=(5.2, 3.4))

@@ -41,14 +41,16 @@ def render_markdown(study: Study) -> str:
     lines = [f"# {study.title}", ""]
     if study.command:
         lines += ["Reproduce with:", "", f"```\n{study.command}\n```", ""]
-    lines += ["Cells: student top-1 on held-out clips / agreement with the victim / victim queries paid"
-              + (f" (mean ± std over seeds {study.seeds})." if len(study.seeds) > 1 else "."), ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    ref_cols = list(next(iter(REFERENCE_TABLE.values())))
-    lines += ["", "Reference study (Kinetics scale, student top-1):", "",
-              "| method | " + " | ".join(ref_cols) + " |", "|" + "---|" * (len(ref_cols) + 1)]
-    lines += [f"| {m} | " + " | ".join(_fmt(v[c]) for c in ref_cols) + " |" for m, v in REFERENCE_TABLE.items()]
+    if study.victims:  # a study of victims and students (a defence matrix has only its own tables)
+        lines += ["Cells: student top-1 on held-out clips / agreement with the victim / victim queries paid"
+                  + (f" (mean ± std over seeds {study.seeds})." if len(study.seeds) > 1 else "."), ""]
+        lines += _md_table(header, body)
+        ref_cols = list(next(iter(REFERENCE_TABLE.values())))
+        lines += ["", "Reference study (Kinetics scale, student top-1):", ""]
+        lines += _md_table(["method"] + ref_cols, [[m] + [_fmt(v[c]) for c in ref_cols]
+                                                   for m, v in REFERENCE_TABLE.items()])
+    for table in study.tables:
+        lines += ["", f"## {table.title}", "", table.caption, ""] + _md_table(table.header, table.body)
     for fig in study.figures:
         lines += ["", f"## {fig.title}", "", f"![{fig.title}](figures/{fig.file})", "", fig.caption]
     if study.notes:
@@ -58,6 +60,10 @@ def render_markdown(study: Study) -> str:
                   + (f", peak RSS {study.peak_rss_mb:.0f} MB." if study.peak_rss_mb else ".")]
     lines += ["", "## Config", "", "```json", json.dumps(study.config, indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -83,9 +89,13 @@ def render_html(study: Study, figures_dir: Path) -> str:
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(study.title)}</h1>"]
     if study.command:
         parts.append(f"<p>Reproduce with:</p><pre>{html.escape(study.command)}</pre>")
-    parts.append("<p>Cells: student top-1 on held-out clips / agreement with the victim / victim queries paid.</p>")
-    parts.append(_html_table(header, body))
-    parts.append(f"<p>Reference study (Kinetics scale, student top-1):</p>{ref}")
+    if study.victims:
+        parts.append("<p>Cells: student top-1 on held-out clips / agreement with the victim / victim queries paid.</p>")
+        parts.append(_html_table(header, body))
+        parts.append(f"<p>Reference study (Kinetics scale, student top-1):</p>{ref}")
+    for table in study.tables:
+        parts.append(f"<h2>{html.escape(table.title)}</h2><p>{html.escape(table.caption)}</p>"
+                     + _html_table(table.header, table.body))
     for fig in study.figures:
         data = base64.b64encode((figures_dir / fig.file).read_bytes()).decode()
         parts.append(f"<figure><figcaption><b>{html.escape(fig.title)}</b></figcaption>"

@@ -38,6 +38,15 @@ class Figure(BaseModel):
     caption: str = ""
 
 
+class Table(BaseModel):
+    """A table of its own beside the main one (e.g. the defence matrix): header and rows of ready-made text."""
+
+    title: str
+    header: list[str]
+    body: list[list[str]]
+    caption: str = ""
+
+
 class Study(BaseModel):
     title: str = "vidsteal study"
     command: str = Field("", description="exact command that reproduces this run")
@@ -45,6 +54,7 @@ class Study(BaseModel):
     victims: dict[str, VictimInfo] = Field(default_factory=dict)
     rows: dict[str, dict[str, Cell]] = Field(default_factory=dict, description="method -> victim -> cell")
     figures: list[Figure] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=list, description="further tables, after the main one")
     notes: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)
     wall_seconds: float | None = None
