@@ -252,3 +252,12 @@ def test_prada_flags_a_synthetic_stream_not_real_clips():
         thief.observe(synthetic[i:i + 1], labels[i % 8:i % 8 + 1], THIEF)
     assert thief.status(THIEF)["flagged"]
     assert false_alarms(parse_setting("none"), probs, clips, 1, 10) is None
+
+
+def test_seeds_run_apart_share_their_cells_when_run_together(victim_path, tmp_path):
+    one = run_defend(_config(victim_path, defences=["none", "label"], seeds=[1]), tmp_path)
+    cells = {p: p.stat().st_mtime_ns for p in tmp_path.glob("defend_*/*/seed_1/noise/metrics.json")}
+    both = run_defend(_config(victim_path, defences=["none", "label"], seeds=[0, 1]), tmp_path)
+    assert len(cells) == 2 and {p: p.stat().st_mtime_ns for p in cells} == cells  # seed 1 was read back
+    assert [(r["seed"], r["defence"]) for r in both["rows"]] == [(0, "none"), (0, "label"), (1, "none"), (1, "label")]
+    assert both["rows"][2:] == one["rows"] and len(list(tmp_path.glob("defend_*"))) == 1

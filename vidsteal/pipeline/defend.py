@@ -47,6 +47,7 @@ from vidsteal.victims.outputs import OutputMode
 from vidsteal.victims.spec import Victim, resolve_victim
 
 BLACKBOX = ("embeddings", "dfme", "noise")
+SEEDS_FREE = {"seeds": True}
 KD = "kd"
 
 
@@ -99,7 +100,9 @@ class DefendConfig(BaseConfig):
         return list(self.attacks) + ([KD] if self.aux is not None else [])
 
     def run_dir(self, runs: str | Path) -> Path:
-        return run_folders.named(runs, "defend", self)
+        """``runs/defend_<hash>``, the hash leaving out the seeds (each seed's cells live in ``seed_<s>/``), so
+        seeds run apart (e.g. in two processes) and then together share their cells."""
+        return run_folders.named(runs, "defend", self, exclude=SEEDS_FREE)
 
 
 def run_defend(cfg: DefendConfig, runs: str | Path = "runs", *, victim: Victim | None = None,
@@ -110,9 +113,9 @@ def run_defend(cfg: DefendConfig, runs: str | Path = "runs", *, victim: Victim |
         victim: ``cfg.victim`` already resolved with full probabilities (the CLI does, to pass an API key).
     """
     start = time.perf_counter()
-    run_dir = run_folders.open_run(cfg.run_dir(runs), cfg, what="defence matrix")
+    run_dir = run_folders.open_run(cfg.run_dir(runs), cfg, ignore=SEEDS_FREE, what="defence matrix")
     done = run_folders.finished(run_dir)
-    if done is not None:
+    if done is not None and done["config"]["seeds"] == cfg.seeds:
         return done
     own = victim is None
     victim = victim or resolve_victim(cfg.victim, card=cfg.card, output_mode=OutputMode(), batch_size=cfg.batch_size)
