@@ -261,3 +261,33 @@ def test_seeds_run_apart_share_their_cells_when_run_together(victim_path, tmp_pa
     assert len(cells) == 2 and {p: p.stat().st_mtime_ns for p in cells} == cells  # seed 1 was read back
     assert [(r["seed"], r["defence"]) for r in both["rows"]] == [(0, "none"), (0, "label"), (1, "none"), (1, "label")]
     assert both["rows"][2:] == one["rows"] and len(list(tmp_path.glob("defend_*"))) == 1
+
+
+def test_greybox_kd_joins_the_matrix_with_aux_videos(victim_path, tmp_path):
+    cfg = _config(victim_path, defences=["none", "label", "prada-block"], attacks=[], aux="embedded", budget=80,
+                  greybox={"data": {"aux_size": 80}, "kd": {"optim": {"epochs": 1, "batch_size": 16}}})
+    rows = {r["defence"]: r for r in run_defend(cfg, tmp_path)["rows"]}
+    assert all(r["attack"] == "kd" for r in rows.values()) and rows["none"]["queries"] == rows["label"]["queries"] == 80
+    assert all(0 <= r["student_top1"] <= 1 and r["student_agreement"] is not None for r in rows.values())
+    block = rows["prada-block"]  # aux clips are natural videos: PRADA tests the stream and lets it through
+    assert block["thief_w"] is not None and block["flagged_at"] is None
+    assert not block["blocked"] and block["queries"] == 80
+
+
+def test_a_remote_victim_is_defended_on_the_owners_side(victim_path, tmp_path):
+    """An http:// victim revealing full probabilities and the owner's videos: the victim's answers on them are paid
+    once as audit queries, the defences wrap its answers in-process; --serve needs a model file."""
+    from vidsteal.data.export import export_clips
+    from vidsteal.serve import ServeConfig, ServerThread
+
+    videos = tmp_path / "videos"
+    export_clips(make_split(TINY, "test", 24), videos)
+    with ServerThread(ServeConfig(model_path=victim_path)) as server:
+        cfg = _config(server.url, test_data=str(videos), defences=["none", "label"])
+        remote = run_defend(cfg, tmp_path / "runs")
+        with pytest.raises(ValueError, match="--serve deploys the victim in a local server"):
+            run_defend(cfg.model_copy(update={"serve": True}), tmp_path / "runs")
+    assert remote["audit"]["audit_paid"] == remote["test_clips"] == 24
+    rows = {r["defence"]: r for r in remote["rows"]}
+    assert rows["none"]["queries"] == rows["label"]["queries"] == 96
+    assert rows["label"]["utility_agreement"] == 1.0 and rows["label"]["utility_top1"] == remote["victim_top1"]

@@ -44,7 +44,8 @@ def defend(
     resolved = spec.open_victim(victim, card, api_key, OutputMode())  # the defences act on full probabilities
     command = spec.command_line(api_key)
     console.print(f"defence matrix folder: {cfg.run_dir(runs)}", soft_wrap=True)
-    result = spec.with_bars(lambda bars: run_defend(cfg, runs, victim=resolved, progress=bars, command=command), resolved)
+    result = spec.with_bars(lambda bars: run_defend(cfg, runs, victim=resolved, progress=bars, command=command),
+                            resolved)
     from vidsteal.report.defence import matrix_table
 
     table = matrix_table(result["rows"])

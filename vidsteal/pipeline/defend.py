@@ -37,7 +37,8 @@ from vidsteal.config import BaseConfig
 from vidsteal.data.clips import to_model_input
 from vidsteal.data.sources import EMBEDDED, resolve_aux
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
-from vidsteal.pipeline.deploy import DEFAULT_SETTINGS, DefenceSetting, deployed, flag_point, parse_setting, replay_ledger
+from vidsteal.pipeline.deploy import (DEFAULT_SETTINGS, DefenceSetting, check_servable, deployed, flag_point,
+                                      parse_setting, replay_ledger)
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.measure import AUDIT_QUERIES, Yardstick, yardstick
 from vidsteal.pipeline.utility import false_alarms, utility
@@ -120,6 +121,7 @@ def run_defend(cfg: DefendConfig, runs: str | Path = "runs", *, victim: Victim |
     own = victim is None
     victim = victim or resolve_victim(cfg.victim, card=cfg.card, output_mode=OutputMode(), batch_size=cfg.batch_size)
     try:
+        check_servable(victim, cfg.serve)  # before any measurement
         yard = yardstick(victim, cfg.test_data, Path(runs) / AUDIT_QUERIES, size=cfg.test_size)
         rows = _matrix(cfg, run_dir, victim, yard, progress)
     finally:

@@ -108,6 +108,12 @@ class BlockEndsBudget(Oracle):
             close()
 
 
+def check_servable(victim: Victim, serve: bool) -> None:
+    """``serve`` starts the victim in a local server: only a victim the owner holds as a file can be deployed."""
+    if serve and victim.remote:
+        raise ValueError(f"--serve deploys the victim in a local server: give a model file, not {victim.spec}")
+
+
 @contextmanager
 def deployed(victim: Victim, setting: DefenceSetting, *, serve: bool = False,
              batch_size: int = 256) -> Iterator[tuple[Victim, DefenceChain]]:
@@ -125,8 +131,7 @@ def deployed(victim: Victim, setting: DefenceSetting, *, serve: bool = False,
         return
     from vidsteal.serve import ServeConfig, ServerThread  # the server stack only where it is used
 
-    if victim.remote:
-        raise ValueError(f"--serve deploys the victim in a local server: give a model file, not {victim.spec}")
+    check_servable(victim, serve)
     config = ServeConfig(model_path=Path(victim.spec), output_mode=setting.output_mode, defences=setting.defences,
                          max_batch=batch_size, frames=victim.card.frames, size=victim.card.size)
     with ServerThread(config) as server:

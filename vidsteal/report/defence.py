@@ -102,6 +102,7 @@ def write_matrix_report(rows: list[dict[str, Any]], cfg: Any, facts: dict[str, A
         f"PRADA: delta {cfg.prada.delta}, min_queries {cfg.prada.min_queries}; honest streams: {cfg.honest_users} "
         f"users x {cfg.honest_queries} real clips, one per request.",
     ]
-    points = [{"defence": d, "attack": a, **c} for (d, a), c in summarise(rows).items() if c["theft_prevented"] is not None]
+    points = [{"defence": d, "attack": a, **c} for (d, a), c in summarise(rows).items()
+              if c["theft_prevented"] is not None]
     write_report(study, run_dir, {"tradeoff.png": tradeoff_plot(points)})
     return study
