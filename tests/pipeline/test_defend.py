@@ -85,6 +85,14 @@ def test_matrix_covers_every_defence_with_honest_and_thief_sides(local_matrix):
     assert rows["none"]["utility_tv"] == 0.0 and rows["label"]["utility_tv"] is None
     assert 0 < rows["noise:0.02"]["utility_tv"] < rows["noise:0.1"]["utility_tv"]
     assert rows["poison:0.8"]["utility_agreement"] <= rows["poison:0.5"]["utility_agreement"] < 1.0
+    # What the thief was paid with: noise, top-k and rounding keep every top-1 but move probability; poisoning
+    # lies to the (low-confidence) thief's queries; label-only reveals no probabilities at all.
+    assert rows["none"]["thief_changed"] == rows["prada"]["thief_changed"] == 0.0 and rows["none"]["thief_tv"] == 0.0
+    for name in ("top5", "round2", "noise:0.02", "noise:0.1"):
+        assert rows[name]["thief_changed"] == 0.0 and rows[name]["thief_tv"] > 0, name
+    assert rows["noise:0.1"]["thief_tv"] > rows["noise:0.02"]["thief_tv"]
+    assert rows["poison:0.8"]["thief_changed"] >= rows["poison:0.5"]["thief_changed"] > 0.5
+    assert rows["label"]["thief_changed"] == 0.0 and rows["label"]["thief_tv"] is None
     # PRADA: the thief's stream is flagged, the honest users' real clips are not; blocking cuts the thief short.
     assert rows["prada"]["flagged_at"] is not None and rows["prada"]["queries"] == 96 and not rows["prada"]["blocked"]
     assert rows["prada-block"]["blocked"] and rows["prada-block"]["queries"] < 96

@@ -38,7 +38,7 @@ from vidsteal.data.clips import to_model_input
 from vidsteal.data.sources import EMBEDDED, resolve_aux
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.deploy import (DEFAULT_SETTINGS, DefenceSetting, check_servable, deployed, flag_point,
-                                      parse_setting, replay_ledger)
+                                      parse_setting, replay_ledger, thief_signal)
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.measure import AUDIT_QUERIES, Yardstick, yardstick
 from vidsteal.pipeline.utility import false_alarms, utility
@@ -149,7 +149,8 @@ def _matrix(cfg: DefendConfig, run_dir: Path, victim: Victim, yard: Yardstick,
             for attack in cfg.all_attacks:
                 _report(progress, "defence x attack cells", len(rows), total)
                 cell = _cell(cfg, setting, attack, seed, folder / attack, victim, yard, aux, progress)
-                rows.append({"seed": seed, "defence": name, "attack": attack, **honest, **cell})
+                signal = _signal(victim, folder / attack, _ledger(cfg, setting, attack, seed, folder / attack))
+                rows.append({"seed": seed, "defence": name, "attack": attack, **honest, **cell, **signal})
     _report(progress, "defence x attack cells", len(rows), total)
     return rows
 
@@ -183,8 +184,7 @@ def _cell(cfg: DefendConfig, setting: DefenceSetting, attack: str, seed: int, ce
         return done
     start = time.perf_counter()
     kd_run = _kd_run(cfg, setting, seed) if attack == KD else None
-    attack_dir = cell_dir / "attack"
-    ledger = (kd_run.run_dir(attack_dir) if kd_run is not None else attack_dir) / "queries"
+    attack_dir, ledger = cell_dir / "attack", _ledger(cfg, setting, attack, seed, cell_dir)
     with deployed(victim, setting, serve=cfg.serve, batch_size=cfg.batch_size) as (thief, chain):
         resumed = replay_ledger(chain, ledger)
         if kd_run is not None:
@@ -208,6 +208,22 @@ def _cell(cfg: DefendConfig, setting: DefenceSetting, attack: str, seed: int, ce
         **student, "budget": cfg.budget, "blocked": blocked, "flagged_at": flagged.get("flagged_at"),
         "thief_w": flagged.get("w"), "seconds": time.perf_counter() - start, "resumed_from": resumed,
         "path": "server" if cfg.serve else "in-process"})
+
+
+def _ledger(cfg: DefendConfig, setting: DefenceSetting, attack: str, seed: int, cell_dir: Path) -> Path:
+    """The thief's query log in a cell: the black-box run's, or the grey-box run's inside ``attack/``."""
+    attack_dir = cell_dir / "attack"
+    return (_kd_run(cfg, setting, seed).run_dir(attack_dir) if attack == KD else attack_dir) / "queries"
+
+
+def _signal(victim: Victim, cell_dir: Path, ledger: Path) -> dict[str, Any]:
+    """What the defence did to the thief's paid answers (:func:`deploy.thief_signal`), cached in ``signal.json``."""
+    path = cell_dir / "signal.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    out = thief_signal(victim, ledger)
+    run_folders.write_json(path, out)
+    return out
 
 
 def _kd_config(cfg: DefendConfig, seed: int) -> GreyboxConfig:

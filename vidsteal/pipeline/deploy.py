@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+import torch
 from pydantic import Field
 
 from vidsteal.config import BaseConfig
@@ -186,3 +187,21 @@ def flag_point(config: PradaConfig, ledger_root: Path, step: int = 8) -> dict[st
             flagged_at = detector.status("replayed-thief")["queries"]
     status = detector.status("replayed-thief")
     return {"flagged_at": flagged_at, "stream": status["queries"], "w": status["w"]}
+
+
+def thief_signal(victim: Victim, ledger_root: Path, batch: int = 256) -> dict[str, float | None]:
+    """How much the defence changed what the thief was paid with, over its paid queries: the share whose top-1
+    differs from the undefended victim's, and the total variation of the revealed probabilities from the honest
+    ones (where revealed). Needs the owner's in-process victim (free); None for a remote one (it would cost)."""
+    if victim.remote:
+        return {"thief_changed": None, "thief_tv": None}
+    changed, n, moved = 0, 0, []
+    for clips, answers in _replay(ledger_root, batch):
+        honest = victim.oracle.query(clips).probs  # type: ignore[arg-type]
+        assert honest is not None  # the matrix resolves the victim with full probabilities
+        changed += int((answers.top1 != honest.argmax(dim=1)).sum())
+        n += len(answers)
+        if answers.probs is not None:
+            moved.append(0.5 * (answers.probs - honest).abs().sum(dim=1))
+    return {"thief_changed": changed / n if n else None,
+            "thief_tv": float(torch.cat(moved).mean()) if moved else None}

@@ -19,7 +19,7 @@ from vidsteal.runs import write_csv
 
 COLUMNS = ("seed", "defence", "attack", "utility_top1", "utility_agreement", "utility_tv", "honest_refused",
            "honest_fpr", "student_top1", "student_agreement", "queries", "budget", "blocked", "flagged_at", "thief_w",
-           "seconds", "path")
+           "thief_changed", "thief_tv", "seconds", "path")
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -41,7 +41,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
         top1 = [r["student_top1"] for r in group]
         out[key] = {k: _mean([r[k] for r in group]) for k in ("utility_top1", "utility_agreement", "utility_tv",
                                                                "honest_fpr", "student_top1", "student_agreement",
-                                                               "queries", "seconds")}
+                                                               "queries", "seconds", "thief_changed", "thief_tv")}
         out[key]["student_std"] = statistics.stdev(top1) if len(top1) > 1 else None
         out[key]["seeds"] = len(group)
         out[key]["flagged_at"] = [r["flagged_at"] for r in group]
@@ -68,7 +68,9 @@ def matrix_table(rows: list[dict[str, Any]]) -> Table:
             c = cells[(defence, attack)]
             std = f" ± {100 * c['student_std']:.1f}" if c["student_std"] is not None else ""
             blocked = f", blocked in {c['blocked']}/{c['seeds']} at {c['queries']:.0f} q" if c["blocked"] else ""
-            line.append(f"{_pct(c['student_top1'])}{std} / {_pct(c['student_agreement'])}{blocked}")
+            paid = f" (paid answers: {_pct(c['thief_changed'])} top-1 changed, TV {_pct(c['thief_tv'])})"
+            line.append(f"{_pct(c['student_top1'])}{std} / {_pct(c['student_agreement'])}{blocked}"
+                        + (paid if c["thief_changed"] is not None else ""))
         flags = [f"{a} {'/'.join('–' if f is None else str(f) for f in cells[(defence, a)]['flagged_at'])}"
                  for a in attacks]
         line.append("; ".join(flags) if any(r["defence"] == defence and r["flagged_at"] is not None
@@ -78,7 +80,9 @@ def matrix_table(rows: list[dict[str, Any]]) -> Table:
     caption = (f"Seeds {seeds} (mean, ± std of the student's top-1 over seeds). Honest: the victim's answers to "
                "the real test clips under the defence (top-1, agreement with the undefended victim, total "
                "variation of the revealed probabilities from the honest ones, share of honest users PRADA flagged). "
-               "Thief: the student after the attack against the defended victim, on the same test clips. Flagged "
+               "Thief: the student after the attack against the defended victim, on the same test clips; in brackets, "
+               "how the defence changed the answers the thief paid for (share whose top-1 differs from the undefended "
+               "victim's, total variation of the revealed probabilities). Flagged "
                "at: queries the thief had been answered when PRADA first flagged it, per seed (– never).")
     return Table(title="Defence x attack matrix", header=header, body=body, caption=caption)
 
