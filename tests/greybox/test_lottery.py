@@ -145,3 +145,20 @@ def test_killed_search_resumes_from_the_right_level_and_epoch(data, tmp_path):
 def test_controls_need_a_factory(data, tmp_path):
     with pytest.raises(ValueError, match="fresh_model"):
         run_imp(student(), make_trainer(data, RECIPE), no_metrics, CFG, tmp_path)
+
+
+def test_reported_level_is_chosen_on_validation_and_gets_the_controls(data, tmp_path):
+    from vidsteal.attacks.greybox.lottery import select_level
+    from vidsteal.pruning.apply import model_sparsity
+
+    def val_peaks_at_level_two(model):  # a validation score that peaks at the middle level (sparsity 1-0.7^2)
+        return {"val_top1": 1 - abs(model_sparsity(model) - expected_sparsity(P, 2)), "top1": model_sparsity(model)}
+
+    spy = Spy(make_trainer(data, RECIPE), tmp_path)
+    rows = run_imp(student(), spy, val_peaks_at_level_two, CFG, tmp_path, fresh_model=fresh)
+    assert select_level(rows) == 2  # not the final level, not the best test top-1 (level 3 here)
+    assert spy.runs[-2:] == ["reinit/level_02", "random_mask/level_02"]
+    assert [(r["kind"], r["level"]) for r in rows if r["kind"] in ("reinit", "random_mask")] == [
+        ("reinit", 2), ("random_mask", 2)]
+    without_val = [{k: v for k, v in r.items() if k != "val_top1"} for r in rows]
+    assert select_level(without_val) == 3  # no validation split: the final level, as before

@@ -41,6 +41,8 @@ class AttackContext:
         test_set: held-out labeled real clips, for measurement only.
         victim_logits: the victim's predictions on ``test_set`` (auditor-side, not paid queries).
         progress: optional ``(stage, done, total)`` reporter for the CLI's progress bars.
+        val_set: held-out labeled clips, disjoint from ``test_set``, on which an attack may *choose* among its own
+            candidates (e.g. the reported IMP level); never trained on.
         runtime: where and how the student trains (device, mixed precision, torchrun ranks); None: one CPU process.
     """
 
@@ -49,6 +51,7 @@ class AttackContext:
     victim_logits: torch.Tensor | None = None
     progress: Progress | None = None
     runtime: Runtime | None = None
+    val_set: Dataset | None = None
 
     def report(self, stage: str, done: int, total: int | None = None) -> None:
         if self.progress is not None:

@@ -61,6 +61,7 @@ def run_greybox(
     data: GreyboxDatasets | None = None,
     test_set: Dataset | None = None,
     victim_logits: torch.Tensor | None = None,
+    val_set: Dataset | None = None,
     victim: Victim | None = None,
     progress: Progress | None = None,
 ) -> AttackResult:
@@ -70,6 +71,8 @@ def run_greybox(
         data: pre-built attacker datasets (default: from ``cfg.attack.data``).
         test_set / victim_logits: the auditor's held-out split and the victim's predictions on it (default:
             ``cfg.test_data`` measured here, the embedded test split of the victim's benchmark unless set).
+        val_set: labeled clips disjoint from the test split on which the attack chooses the reported IMP level
+            (default: none, the final level is reported).
         victim: ``cfg.victim`` already resolved (default: resolved here).
     """
     own = victim is None
@@ -92,7 +95,7 @@ def run_greybox(
         with LoggedOracle(victim.oracle, run_dir / "queries", budget=QueryBudget(cfg.attack.budget)) as oracle:
             attack = GreyboxAttack(cfg.attack, data=data)
             context = AttackContext(run_dir=run_dir, test_set=test_set, victim_logits=victim_logits,
-                                    progress=progress)
+                                    progress=progress, val_set=val_set)
             result = attack.run(oracle, student, context)
     finally:
         if own:

@@ -11,6 +11,8 @@ no victim queries) stands alone. Run folder::
 
     queries/ (the ledger, owned by the caller's LoggedOracle)
     kd/  finetune/  lottery/level_<L>/ (+ reinit/, random_mask/)  scratch/     one resumable stage each
+    (the reported ticket is the IMP level with the best validation top-1 when the context has a val_set, else the
+    final level; its controls are trained at that level)
     sparsity_accuracy.csv
     (config.yaml and metrics.json: written by the caller, vidsteal.pipeline.greybox, like every run folder)
 """
@@ -29,7 +31,7 @@ from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackRes
 from vidsteal.attacks.greybox.aux_kd import aux_kd
 from vidsteal.attacks.greybox.data import GreyboxData, GreyboxDatasets, load_greybox_data
 from vidsteal.attacks.greybox.finetune import FinetuneConfig, finetune, labeled_training_set, make_trainer
-from vidsteal.attacks.greybox.lottery import LotteryConfig, run_imp, seeded_init
+from vidsteal.attacks.greybox.lottery import VAL_KEY, LotteryConfig, run_imp, seeded_init, select_level
 from vidsteal.attacks.greybox.stage import STUDENT
 from vidsteal.attacks.registry import register_attack
 from vidsteal.distill.student import DistillConfig, measure
@@ -119,11 +121,11 @@ class GreyboxAttack(Attack):
             student_path = run_dir / "finetune" / STUDENT
         if "lottery" in stages:
             rows = self._lottery(student, train_set)
-            final = max(r["level"] for r in rows)
+            reported = select_level(rows)  # on the validation split when the context has one, else the final level
             for row in rows:
-                if row["level"] == final:
+                if row["level"] == reported:
                     metrics["ticket" if row["kind"] == "ticket" else row["kind"]] = _summary(row)
-            student_path = Path(next(r["path"] for r in rows if r["kind"] == "ticket" and r["level"] == final))
+            student_path = Path(next(r["path"] for r in rows if r["kind"] == "ticket" and r["level"] == reported))
         if "scratch" in stages:
             floor = seeded_init(self._fresh, cfg.seed * 1009 + 999)
             scratch_cfg = FinetuneConfig(optim=cfg.scratch, label_smoothing=cfg.finetune.label_smoothing)
@@ -169,9 +171,12 @@ class GreyboxAttack(Attack):
         return rows
 
     def _measure(self, model: nn.Module) -> dict[str, Any]:
-        """Held-out metrics (auditor-side: never used for training or selection) and the exact-zero fraction."""
+        """Test metrics (auditor-side: never used for training or selection), validation top-1 (selection only) and
+        the exact-zero fraction."""
         ctx = self._context
         held_out = measure(model, ctx.test_set, ctx.victim_logits) if ctx.test_set is not None else {}
+        if ctx.val_set is not None:  # selection only (the reported IMP level): top-1 on the validation split
+            held_out[VAL_KEY] = measure(model, ctx.val_set, None)["top1"]
         return {**held_out, "model_sparsity": model_sparsity(model)}
 
     def _reporter(self, label: str) -> Callable[[int, int], None]:

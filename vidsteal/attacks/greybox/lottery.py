@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from vidsteal.attacks.greybox.stage import STUDENT, MeasureFn, TrainFn, finished, rewind_path, run_stage
@@ -39,6 +39,7 @@ from vidsteal.pruning.mask import Mask
 
 Control = Literal["reinit", "random_mask"]
 MASK = "mask.safetensors"
+VAL_KEY = "val_top1"
 
 
 class LotteryConfig(BaseConfig):
@@ -49,7 +50,13 @@ class LotteryConfig(BaseConfig):
     rewind_epoch: int = Field(0, ge=0,
                               description="0 rewinds to the start weights; r > 0 to the dense run's epoch-r weights")
     controls: tuple[Control, ...] = Field(("reinit",), description="reinit and/or random_mask")
-    control_levels: Literal["final", "all"] = Field("final", description="levels that get the controls")
+    control_levels: Literal["reported", "all"] = Field("reported", description="levels that get the controls: the "
+                                                       "reported one (see select_level) or every level")
+
+    @field_validator("control_levels", mode="before")
+    @classmethod
+    def _final_is_reported(cls, value: str) -> str:
+        return "reported" if value == "final" else value  # configs written before levels were selected on val
 
     @property
     def levels(self) -> int:
@@ -68,8 +75,17 @@ def seeded_init(fresh_model: Callable[[], nn.Module], seed: int) -> nn.Module:
 
 
 def _row(kind: str, level: int, metrics: dict[str, Any], path: Path) -> dict[str, Any]:
-    keep = ("sparsity", "model_sparsity", "top1", "top5", "agreement")
+    keep = ("sparsity", "model_sparsity", "top1", "top5", "agreement", VAL_KEY)
     return {"kind": kind, "level": level, **{k: metrics[k] for k in keep if k in metrics}, "path": str(path)}
+
+
+def select_level(rows: list[dict[str, Any]]) -> int:
+    """The IMP level to report: the ticket with the best validation top-1 (``val_top1``, measured on a split that
+    is neither trained on nor the test split) when every ticket has one, else the final level. Never the test."""
+    tickets = [r for r in rows if r["kind"] == "ticket"]
+    if tickets and all(VAL_KEY in r for r in tickets):
+        return max(tickets, key=lambda r: (r[VAL_KEY], r["level"]))["level"]
+    return max(r["level"] for r in rows)
 
 
 def run_imp(
@@ -95,7 +111,8 @@ def run_imp(
         on_level: ``(levels done, levels total)`` progress.
 
     Returns one row per trained network: ``kind`` (dense / ticket / reinit / random_mask), level, sparsity,
-    held-out metrics and the weights' path.
+    held-out metrics and the weights' path. The controls are trained at every level or only at the reported one
+    (:func:`select_level`, chosen after the whole search).
     """
     out_dir = Path(out_dir)
     if cfg.controls and fresh_model is None:
@@ -117,7 +134,7 @@ def run_imp(
         raise FileNotFoundError(f"rewind weights {rewind} are missing: the dense run must keep epoch "
                                 f"{cfg.rewind_epoch} (snapshot_epochs) to rewind to it")
     rows = [_row("dense", 0, {**dense_metrics, "sparsity": 0.0}, dense_dir / STUDENT)]
-    previous, mask = dense_dir / STUDENT, dense
+    previous, mask, infos = dense_dir / STUDENT, dense, {}
     for level in range(1, cfg.levels + 1):
         ldir = _level_dir(out_dir, level)
         if (ldir / MASK).exists():  # pruned before a kill: reuse, the weights it came from may be gone
@@ -127,20 +144,24 @@ def run_imp(
             mask_next = prune(model, mask, cfg.pruning, torch.Generator().manual_seed(seed * 7919 + level))
             mask_next.save(ldir / MASK, level=level, threshold=magnitude_threshold(model, mask, mask_next))
         mask = mask_next
-        info = {"level": level, "sparsity": mask.sparsity, "layer_sparsity": mask.layer_sparsity(),
-                "expected_sparsity": expected_sparsity(cfg.pruning.fraction, level)}
+        info = infos[level] = {"level": level, "sparsity": mask.sparsity, "layer_sparsity": mask.layer_sparsity(),
+                               "expected_sparsity": expected_sparsity(cfg.pruning.fraction, level)}
         if finished(ldir) is None:
             load_state(model, rewind)
         with MaskedTraining(model, mask) as enforce:
             metrics = run_stage(model, ldir, train, measured, callbacks=[enforce], extra=info)
         rows.append(_row("ticket", level, metrics, ldir / STUDENT))
         previous = ldir / STUDENT
-        if cfg.control_levels == "all" or level == cfg.levels:
-            for kind in cfg.controls:
-                rows.append(_control(kind, level, mask, rewind, train, measured, out_dir,
-                                     fresh_model, seed, info))  # type: ignore[arg-type]
+        if cfg.control_levels == "all":
+            rows += [_control(kind, level, mask, rewind, train, measured, out_dir, fresh_model, seed, info)
+                     for kind in cfg.controls]
         if on_level is not None:
             on_level(level, cfg.levels)
+    if cfg.control_levels == "reported" and cfg.levels > 0:
+        level = select_level(rows)
+        ldir = _level_dir(out_dir, level)
+        rows += [_control(kind, level, Mask.load(ldir / MASK), rewind, train, measured, out_dir, fresh_model, seed,
+                          infos[level]) for kind in cfg.controls]
     load_state(model, previous)
     return rows
 
