@@ -1,21 +1,23 @@
-"""Grey-box extraction on the embedded benchmark: aux-set KD, dense 5% fine-tune, winning ticket, and controls.
+"""Grey-box extraction on the embedded benchmark: aux-set KD, dense 5% fine-tune, winning ticket, controls, ceiling.
 
-For each victim/student pair (as in the reference study: small 3D CNN -> per-frame CNN, small Video Swin ->
-per-frame ViT-Tiny) and each seed, runs ``vidsteal.pipeline.greybox.run_greybox`` with every stage and prints
-mean +- std over seeds of held-out top-1 and agreement with the victim for:
+For each victim/student pair (the demo's mirrored per-frame pairs, small 3D CNN -> per-frame CNN and small Video
+Swin -> per-frame ViT-Tiny, and the 3D pair c3d_small -> c3d_student), each budget and each seed, runs
+``vidsteal.pipeline.greybox.run_greybox`` with every stage and prints mean +- std over seeds of held-out top-1 and
+agreement with the victim for:
 
     labeled only    the student trained from random weights on the labeled 5% (no victim queries): the floor
-    aux-set KD      distilled on the victim's answers to irrelevant clips
+    aux-set KD      distilled on the victim's answers to irrelevant clips (budget = aux clips queried)
     dense FT        the KD student fine-tuned on the labeled 5%
-    ticket          IMP's final level (target sparsity), rewound to the KD weights and retrained
+    ticket          the IMP level with the best top-1 on the *validation* split, rewound and retrained
     ticket*         the best IMP level *chosen on the test split*: optimistic, shown only to bound selection
-    reinit          the ticket's mask from fresh random weights (Frankle & Carbin's control)
+    reinit          the reported ticket's mask from fresh random weights (Frankle & Carbin's control)
     random mask     a random mask of the same per-layer sparsity on the KD weights
+    ceiling         the same KD stage, same student and budget, on fresh clips of the victim's own distribution
 
-and the victim's own top-1 and the queries paid. The reference study's ordering KD < dense FT < ticket is counted
-per seed as a hypothesis, not assumed. Runs resume: re-running the command reads finished stages back.
+and the victim's own top-1. The reference study's ordering KD < dense FT < ticket is counted per seed as a
+hypothesis, not assumed. Runs resume: re-running the command reads finished stages back.
 
-    python benchmarks/greybox.py                 # the CPU-sized setting reported in the issue
+    python benchmarks/greybox.py --victims A.safetensors,B.safetensors,A.safetensors   # the trained v2 victims
     python benchmarks/greybox.py --quick         # a smoke run of the same path (minutes)
 """
 
@@ -30,29 +32,33 @@ from pathlib import Path
 from vidsteal.attacks.greybox import FinetuneConfig, GreyboxConfig, GreyboxData, GreyboxDatasets, LotteryConfig
 from vidsteal.data.embedded import make_auxiliary, make_split
 from vidsteal.data.subsets import labeled_subset
+from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.distill.student import DistillConfig
+from vidsteal.models import read_card
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox, with_victim_benchmark
 from vidsteal.pipeline.study import demo_victim
-from vidsteal.pipeline.victims import embedded_test_set, embedded_victim, victim_test_logits
+from vidsteal.pipeline.victims import embedded_victim, victim_test_logits
 from vidsteal.pruning import PruningConfig
 from vidsteal.train.loop import OptimConfig
 
 # The demo's students (vidsteal.pipeline.study): frame_cnn at its registry widths, frame_vit_tiny on 8 px patches
 # (16 tokens per 32 px frame); --full-students uses the registry defaults (ViT patch 4: ~4.5x slower on a CPU).
 STUDENT_KWARGS = {"frame_vit_tiny": {"patch_size": 8}}
+PER_FRAME = ("frame_cnn", "frame_vit_tiny")  # students that may train on a random frame subset (3D ones may not)
 METHODS = (("scratch", "labeled only (no queries)"), ("kd", "aux-set KD"), ("finetune", "dense fine-tune"),
-           ("ticket", "winning ticket (final level)"), ("best", "ticket* (best level, test-selected)"),
-           ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, KD weights"))
+           ("ticket", "winning ticket (val-selected level)"), ("best", "ticket* (best level, test-selected)"),
+           ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, KD weights"),
+           ("ceiling", "ceiling: KD on victim-domain clips"))
 
 
-def attack_config(args: argparse.Namespace, seed: int) -> GreyboxConfig:
-    frames = {"train_frames": args.train_frames}  # per-frame students: a random frame subset per clip and step
+def attack_config(args: argparse.Namespace, seed: int, budget: int, student: str) -> GreyboxConfig:
+    frames = {"train_frames": args.train_frames if student in PER_FRAME else None}
     ft = OptimConfig(epochs=args.ft_epochs, batch_size=32, lr=args.ft_lr, warmup_epochs=1, **frames)
     return GreyboxConfig(
-        budget=args.aux_size, seed=seed, stages=("kd", "finetune", "lottery", "scratch"),
-        data=GreyboxData(aux_size=args.aux_size, labeled_fraction=args.labeled_fraction,
-                         labeled_pool=demo_victim("c3d_small").train_size),  # the victims' own training split
-        kd=DistillConfig(temperature=2.0, optim=OptimConfig(epochs=args.kd_epochs, batch_size=64, lr=3e-3, **frames)),
+        budget=budget, seed=seed, stages=("kd", "finetune", "lottery", "scratch"),
+        data=GreyboxData(aux_size=budget, labeled_fraction=args.labeled_fraction, labeled_pool=args.labeled_pool),
+        kd=DistillConfig(temperature=args.kd_temperature,
+                         optim=OptimConfig(epochs=args.kd_epochs, batch_size=64, lr=args.kd_lr, **frames)),
         finetune=FinetuneConfig(optim=ft),
         lottery=LotteryConfig(pruning=PruningConfig(fraction=args.prune_fraction), target_sparsity=args.target_sparsity,
                               rewind_epoch=args.rewind_epoch,
@@ -75,13 +81,17 @@ def per_seed_rows(result_metrics: dict, curve: list[dict]) -> dict[str, dict]:
     return rows
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", default="c3d_small:frame_cnn,swin3d_small:frame_vit_tiny")
+    parser.add_argument("--pairs", default="c3d_small:frame_cnn,swin3d_small:frame_vit_tiny,c3d_small:c3d_student")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--aux-size", type=int, default=2500, help="auxiliary clips queried (= the budget)")
+    parser.add_argument("--budgets", default="4000,20000", help="aux clips queried (= the query budget), comma list")
     parser.add_argument("--labeled-fraction", type=float, default=0.05)
+    parser.add_argument("--labeled-pool", type=int, default=demo_victim("c3d_small").train_size,
+                        help="the victims' training split, from which the labeled fraction is drawn")
     parser.add_argument("--kd-epochs", type=int, default=8)
+    parser.add_argument("--kd-lr", type=float, default=3e-3)
+    parser.add_argument("--kd-temperature", type=float, default=GreyboxConfig().kd.temperature)
     parser.add_argument("--ft-epochs", type=int, default=8)
     parser.add_argument("--ft-lr", type=float, default=1e-3)
     parser.add_argument("--scratch-epochs", type=int, default=16)
@@ -89,45 +99,70 @@ def main() -> None:
     parser.add_argument("--target-sparsity", type=float, default=0.75)
     parser.add_argument("--rewind-epoch", type=int, default=0)
     parser.add_argument("--test-size", type=int, default=1000)
-    parser.add_argument("--train-frames", type=int, default=2, help="frames per clip and step (0 = all)")
+    parser.add_argument("--val-size", type=int, default=400, help="validation clips the ticket level is chosen on")
+    parser.add_argument("--train-frames", type=int, default=2, help="per-frame students: frames per clip and step")
     parser.add_argument("--random-mask", action="store_true", help="also run the random-mask control")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip KD on the victim's own distribution")
     parser.add_argument("--full-students", action="store_true", help="registry-default student widths (slow on CPU)")
-    parser.add_argument("--victims", default=None, help="comma-separated victim files overriding the embedded ones")
+    parser.add_argument("--victims", default=None, help="comma-separated victim files, one per pair")
     parser.add_argument("--victim-runs", default="runs", help="where the trained embedded victims are cached")
     parser.add_argument("--runs", default="runs/bench_greybox")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one seed: checks the path end to end")
     args = parser.parse_args()
     args.train_frames = args.train_frames or None
     if args.quick:
-        args.seeds, args.aux_size, args.kd_epochs, args.ft_epochs, args.scratch_epochs = 1, 128, 1, 1, 1
-        args.test_size, args.target_sparsity = 200, 0.3
+        args.seeds, args.budgets, args.kd_epochs, args.ft_epochs, args.scratch_epochs = 1, "128", 1, 1, 1
+        args.test_size, args.val_size, args.target_sparsity = 200, 100, 0.3
+    return args
+
+
+def run_seed(args: argparse.Namespace, victim: Path, student: str, budget: int, seed: int, held_out: dict) -> dict:
+    """One seed of one pair at one budget: every grey-box stage, then (unless skipped) the ceiling."""
+    student_kwargs = {} if args.full_students else STUDENT_KWARGS.get(student, {})
+    cfg = with_victim_benchmark(GreyboxRun(victim=str(victim), student=student, student_kwargs=student_kwargs,
+                                           test_size=args.test_size, attack=attack_config(args, seed, budget, student)))
+    bench = cfg.attack.data.benchmark
+    data = GreyboxDatasets(make_auxiliary(bench, budget, seed), labeled_subset(held_out["pool"], args.labeled_fraction,
+                                                                             seed))
+    result = run_greybox(cfg, args.runs, data=data, test_set=held_out["test"], victim_logits=held_out["logits"],
+                         val_set=held_out["val"])
+    rows = per_seed_rows(result.metrics, result.curve)
+    if not args.no_ceiling:  # same KD stage and budget on fresh clips of the victim's distribution (not its train split)
+        own = GreyboxDatasets(make_split(bench, "train", budget, 1000 + seed), data.labeled)
+        kd_only = cfg.model_copy(update={"attack": cfg.attack.model_copy(update={"stages": ("kd",)})})
+        ceiling = run_greybox(kd_only, Path(args.runs) / "ceiling", data=own, test_set=held_out["test"],
+                              victim_logits=held_out["logits"])
+        rows["ceiling"] = ceiling.metrics["kd"]
+    return {"seed": seed, "queries": result.queries, "victim_top1": result.metrics["victim_top1"], "rows": rows,
+            "curve": result.curve, "ticket_level": result.metrics["ticket"]["level"], "run_dir": str(cfg.run_dir(args.runs))}
+
+
+def main() -> None:
+    args = parse_args()
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     victims = args.victims.split(",") if args.victims else [None] * len(pairs)
+    if len(victims) != len(pairs):
+        raise SystemExit(f"--victims names {len(victims)} files for {len(pairs)} pairs")
     started = time.perf_counter()
-    test_set = embedded_test_set(size=args.test_size)
-    # The victims' training split, rendered once: every seed draws its own stratified labeled fraction from it.
-    pool_cfg = GreyboxData(labeled_pool=demo_victim("c3d_small").train_size)
-    pool = make_split(pool_cfg.benchmark, "train", pool_cfg.labeled_pool, pool_cfg.pool_seed)
-    summary = {"args": vars(args), "pairs": []}
+    summary: dict = {"args": vars(args), "pairs": []}
     for (victim_arch, student), victim_file in zip(pairs, victims):
         victim = Path(victim_file) if victim_file else embedded_victim(victim_arch, args.victim_runs, demo_victim(victim_arch))
-        logits = victim_test_logits(victim, test_set)
-        student_kwargs = {} if args.full_students else STUDENT_KWARGS.get(student, {})
-        seeds = []
-        for seed in range(args.seeds):
-            t0 = time.perf_counter()
-            cfg = with_victim_benchmark(GreyboxRun(victim=str(victim), student=student, student_kwargs=student_kwargs,
-                                                   test_size=args.test_size, attack=attack_config(args, seed)))
-            data = GreyboxDatasets(make_auxiliary(cfg.attack.data.benchmark, args.aux_size, seed),
-                                   labeled_subset(pool, args.labeled_fraction, seed))
-            result = run_greybox(cfg, args.runs, data=data, test_set=test_set, victim_logits=logits)
-            seeds.append({"seed": seed, "queries": result.queries, "victim_top1": result.metrics["victim_top1"],
-                          "rows": per_seed_rows(result.metrics, result.curve), "curve": result.curve,
-                          "seconds": time.perf_counter() - t0, "run_dir": str(cfg.run_dir(args.runs))})
-            print(f"  {victim_arch} -> {student} seed {seed}: {seeds[-1]['seconds']:.0f} s", flush=True)
-        summary["pairs"].append({"victim": victim_arch, "student": student, "student_kwargs": student_kwargs,
-                                 "seeds": seeds})
-        report(summary["pairs"][-1])
+        bench = BenchmarkConfig.model_validate(read_card(victim).dataset)  # the victim's own benchmark
+        test_set = make_split(bench, "test", args.test_size, 0)
+        held_out = {"test": test_set, "logits": victim_test_logits(victim, test_set),
+                    "val": make_split(bench, "val", args.val_size, 0),
+                    "pool": make_split(bench, "train", args.labeled_pool, 0)}  # each seed draws its labeled fraction
+        for budget in (int(b) for b in args.budgets.split(",")):
+            seeds = []
+            for seed in range(args.seeds):
+                t0 = time.perf_counter()
+                seeds.append({**run_seed(args, victim, student, budget, seed, held_out),
+                              "seconds": time.perf_counter() - t0})
+                print(f"  {victim_arch} -> {student} budget {budget} seed {seed}: {seeds[-1]['seconds']:.0f} s",
+                      flush=True)
+            summary["pairs"].append({"victim": victim_arch, "victim_file": str(victim), "student": student,
+                                     "budget": budget, "seeds": seeds})
+            report(summary["pairs"][-1])
     summary["seconds"] = time.perf_counter() - started
     out = Path(args.runs) / f"summary_{'+'.join(f'{v}-{s}' for v, s in pairs)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -137,18 +172,21 @@ def main() -> None:
 
 def report(pair: dict) -> None:
     seeds = pair["seeds"]
-    print(f"\n{pair['victim']} -> {pair['student']} {pair['student_kwargs'] or ''}  ({len(seeds)} seeds, mean +- std; "
+    print(f"\n{pair['victim']} -> {pair['student']}, budget {pair['budget']}  ({len(seeds)} seeds, mean +- std; "
           f"victim top-1 {mean_std([s['victim_top1'] for s in seeds])}, queries {seeds[0]['queries']} per seed)")
     print(f"{'method':38s} {'top-1':>16s} {'agreement':>16s} {'sparsity':>9s} {'queries':>8s}")
     for key, label in METHODS:
         rows = [s["rows"][key] for s in seeds if key in s["rows"]]
         if not rows:
             continue
-        queries = 0 if key == "scratch" else seeds[0]["queries"]
+        queries = 0 if key == "scratch" else pair["budget"] if key == "ceiling" else seeds[0]["queries"]
         sparsity = statistics.mean(r.get("sparsity", 0.0) for r in rows)
         print(f"{label:38s} {mean_std([r['top1'] for r in rows]):>16s} "
               f"{mean_std([r['agreement'] for r in rows]):>16s} {sparsity:9.2f} {queries:8d}")
     print(f"{'victim':38s} {mean_std([s['victim_top1'] for s in seeds]):>16s}")
+    ratios = [s["rows"]["kd"]["top1"] / s["rows"]["ceiling"]["top1"] for s in seeds if "ceiling" in s["rows"]]
+    print(f"aux KD / ceiling (top-1, per seed): {' '.join(f'{r:.2f}' for r in ratios) or '-'}; "
+          f"reported ticket levels (val): {[s['ticket_level'] for s in seeds]}")
     levels = sorted({r["level"] for r in seeds[0]["curve"] if r["kind"] in ("dense", "ticket")})
     curve = []
     for level in levels:
@@ -161,7 +199,9 @@ def report(pair: dict) -> None:
         both = [s["rows"] for s in seeds if a in s["rows"] and b in s["rows"]]
         return f"{sum(r[a]['top1'] < r[b]['top1'] for r in both)}/{len(both)}" if both else "n/a"
 
-    print(f"hypothesis per seed: KD < dense FT {count('kd', 'finetune')}, "
+    ordered = sum(s["rows"]["kd"]["top1"] < s["rows"]["finetune"]["top1"] < s["rows"]["ticket"]["top1"]
+                  for s in seeds if "ticket" in s["rows"])
+    print(f"hypothesis per seed: KD < dense FT < ticket {ordered}/{len(seeds)}, KD < dense FT {count('kd', 'finetune')}, "
           f"dense FT < ticket {count('finetune', 'ticket')}, reinit < ticket {count('reinit', 'ticket')}, "
           f"random mask < ticket {count('random_mask', 'ticket')}, "
           f"labeled only < KD {count('scratch', 'kd')}")
