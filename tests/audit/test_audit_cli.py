@@ -76,7 +76,10 @@ def test_audit_a_file_victim_with_greybox_data(user_victim: Path, user_videos: P
     study = json.loads((folder / "study.json").read_text())
     assert study["victims"]["victim"]["top1"] == 1.0
     assert {"black box: noise", "grey-box KD (aux videos)", "fine-tune labeled (dense)",
-            "fine-tune labeled (winning ticket)"} <= set(study["rows"])
+            "fine-tune labeled (winning ticket)", "ticket mask, random re-init (control)"} <= set(study["rows"])
+    (greybox,) = (folder / "greybox").glob("greybox_*/seed_0/metrics.json")
+    stages = json.loads(greybox.read_text())["metrics"]
+    assert stages["kd"]["bn_calibrated"] and stages["ticket"]["sparsity"] > 0  # KD's batch norm saw the user's videos
     assert study["rows"]["black box: noise"]["victim"]["queries"] == 64
     assert 0 < study["rows"]["grey-box KD (aux videos)"]["victim"]["queries"] <= 64
     assert "in-process victim: none needed" in (folder / "report.md").read_text()

@@ -33,3 +33,18 @@ def test_folders_decode_to_the_victims_geometry(folders, tiny_bench):
     assert torch.equal(load_labeled(cfg, seed=1).clips, labeled.clips)  # fixed by the seed
     with pytest.raises(ValueError, match="do not match"):
         load_labeled(cfg, seed=1, categories=["a", "b", "c"])
+
+
+def test_cutmix_aux_is_fixed_by_seed_and_mixes_the_asked_share(tiny_bench):
+    from vidsteal.attacks.greybox.data import CutMixAux
+    from vidsteal.data.embedded import make_auxiliary
+
+    base = make_auxiliary(tiny_bench, 40, seed=0)
+    mixed, again = CutMixAux(base, 0.5, seed=3), CutMixAux(base, 0.5, seed=3)
+    changed = [i for i in range(len(base)) if not torch.equal(mixed[i][0], base[i][0])]
+    assert len(mixed) == 40 and 16 <= len(changed) <= 20 and all(i % 2 == 1 for i in changed)  # every other clip
+    assert all(torch.equal(mixed[i][0], again[i][0]) for i in range(40))  # a re-run pays for the same clips
+    diff = (mixed[changed[0]][0] != base[changed[0]][0]).any(dim=(0, 1))  # (H, W): where the pasted box is
+    rows, cols = diff.any(1).nonzero().flatten(), diff.any(0).nonzero().flatten()
+    assert diff.sum() <= (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) <= (16 // 2) ** 2
+    assert not any(torch.equal(CutMixAux(base, 0.0)[i][0], mixed[i][0]) for i in changed)

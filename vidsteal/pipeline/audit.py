@@ -34,7 +34,7 @@ from vidsteal.victims.outputs import OutputMode
 from vidsteal.victims.spec import Victim, resolve_victim
 
 GREYBOX_ROWS = {"kd": "grey-box KD (aux videos)", "finetune": "fine-tune labeled (dense)",
-                "ticket": "fine-tune labeled (winning ticket)"}
+                "ticket": "fine-tune labeled (winning ticket)", "reinit": "ticket mask, random re-init (control)"}
 
 
 class AuditConfig(BaseConfig):

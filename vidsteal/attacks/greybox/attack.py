@@ -29,7 +29,7 @@ from torch.utils.data import Dataset, Subset
 from vidsteal import runs
 from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackResult
 from vidsteal.attacks.greybox.aux_kd import aux_kd
-from vidsteal.attacks.greybox.data import GreyboxData, GreyboxDatasets, load_greybox_data
+from vidsteal.attacks.greybox.data import CutMixAux, GreyboxData, GreyboxDatasets, load_greybox_data
 from vidsteal.attacks.greybox.finetune import FinetuneConfig, finetune, labeled_training_set, make_trainer
 from vidsteal.attacks.greybox.lottery import VAL_KEY, LotteryConfig, run_imp, seeded_init, select_level
 from vidsteal.attacks.greybox.stage import STUDENT
@@ -147,7 +147,7 @@ class GreyboxAttack(Attack):
     def _kd(self, student: nn.Module, data: GreyboxDatasets, reserve: int) -> dict[str, Any]:
         """Aux-set KD on as many auxiliary clips as the budget allows after ``reserve`` labeled queries."""
         cfg: GreyboxConfig = self.config  # type: ignore[assignment]
-        aux = data.aux
+        aux = CutMixAux(data.aux, cfg.data.aux_cutmix, cfg.seed) if cfg.data.aux_cutmix > 0 else data.aux
         n_aux = min(len(aux), cfg.budget - reserve)  # type: ignore[arg-type]
         if n_aux < 1:
             raise ValueError(f"budget {cfg.budget} leaves no query for the auxiliary set after {reserve} labeled clips")

@@ -8,6 +8,7 @@ to the victim's clip geometry.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,8 @@ class GreyboxData(BaseConfig):
     labeled_pool: int = Field(6000, ge=1, description="size of the embedded training split the fraction is drawn from")
     pool_seed: int = Field(0, ge=0, description="seed of that split (0: the split the embedded victims trained on)")
     labeled_fraction: float = Field(0.05, gt=0, le=1, description="labeled share, stratified by class, fixed by seed")
+    aux_cutmix: float = Field(0.0, ge=0, le=1, description="share of the paid aux clips that are CutMix composites of "
+                              "two aux clips (a box of one pasted into the other, every frame), made before querying")
 
 
 @dataclass
@@ -73,6 +76,35 @@ def load_labeled(cfg: GreyboxData, seed: int = 0, categories: list[str] | None =
                          f"{len(categories)} categories in name and order")
     subset = labeled_subset(folder, cfg.labeled_fraction, seed)
     return materialise(subset, folder.classes, f"labeled data {cfg.labeled}")
+
+
+class CutMixAux(Dataset):
+    """``base`` with a ``share`` of its clips (evenly interleaved, so any prefix a budget cuts holds the same share)
+    replaced by CutMix composites of two of its clips.
+
+    Composites put one clip's texture or object inside another's scene, which off-domain clips rarely do alone, so
+    the victim's answers on them spread over more of its classes. Each composite is fixed by (seed, index): a re-run
+    pays for exactly the same clips, so the query ledger answers them for free.
+    """
+
+    def __init__(self, base: Dataset, share: float, seed: int = 0) -> None:
+        self.base, self.share, self.seed = base, share, seed
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        clip, label = self.base[i]
+        if math.floor((i + 1) * self.share) == math.floor(i * self.share):
+            return clip, label
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        other = self.base[int(torch.randint(len(self), (1,), generator=g))][0]
+        size = clip.shape[-1]
+        box = int(torch.randint(size // 4, size // 2 + 1, (1,), generator=g))
+        y, x = torch.randint(0, size - box + 1, (2,), generator=g).tolist()
+        clip = clip.clone()
+        clip[..., y:y + box, x:x + box] = other[..., y:y + box, x:x + box]
+        return clip, -1
 
 
 def load_greybox_data(cfg: GreyboxData, seed: int = 0, categories: list[str] | None = None) -> GreyboxDatasets:
