@@ -56,7 +56,8 @@ def attack_config(args: argparse.Namespace, seed: int, budget: int, student: str
     ft = OptimConfig(epochs=args.ft_epochs, batch_size=32, lr=args.ft_lr, warmup_epochs=1, **frames)
     return GreyboxConfig(
         budget=budget, seed=seed, stages=("kd", "finetune", "lottery", "scratch"),
-        data=GreyboxData(aux_size=budget, labeled_fraction=args.labeled_fraction, labeled_pool=args.labeled_pool),
+        data=GreyboxData(aux_size=budget, labeled_fraction=args.labeled_fraction, labeled_pool=args.labeled_pool,
+                         aux_cutmix=args.aux_cutmix),
         kd=DistillConfig(temperature=args.kd_temperature,
                          optim=OptimConfig(epochs=args.kd_epochs, batch_size=64, lr=args.kd_lr, **frames)),
         finetune=FinetuneConfig(optim=ft),
@@ -89,8 +90,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--labeled-fraction", type=float, default=0.05)
     parser.add_argument("--labeled-pool", type=int, default=demo_victim("c3d_small").train_size,
                         help="the victims' training split, from which the labeled fraction is drawn")
+    parser.add_argument("--aux-cutmix", type=float, default=0.0, help="share of paid aux clips that are CutMix composites")
     parser.add_argument("--kd-epochs", type=int, default=8)
-    parser.add_argument("--kd-lr", type=float, default=3e-3)
+    parser.add_argument("--kd-lr", type=float, default=GreyboxConfig().kd.optim.lr)
     parser.add_argument("--kd-temperature", type=float, default=GreyboxConfig().kd.temperature)
     parser.add_argument("--ft-epochs", type=int, default=8)
     parser.add_argument("--ft-lr", type=float, default=1e-3)
