@@ -1,24 +1,29 @@
-"""Black-box extraction on the embedded benchmark: class embeddings vs DFME vs noise, plus ablations.
+"""Black-box extraction on the embedded benchmark: the fair baseline set, settings chosen on val, test reported once.
 
-Two victim/student pairs mirror the reference study (3D CNN victim -> per-frame CNN student, like MoViNet ->
-per-frame ResNet-50; Video Swin victim -> per-frame ViT-Tiny, like Swin-T -> ViT-T). Every method gets the same
-query budget and the same student compute per query; each (pair, method, seed) is a resumable run folder, so an
-interrupted benchmark continues where it stopped. Prints, per pair and method, student top-1 and agreement with
-the victim on the real held-out test split (mean +- std over seeds), the victim's own top-1, queries used, and the
-ratios embeddings/dfme and embeddings/noise. Ablations (pair 1): motion vs static clips, gradient (white-box)
-vs query-only search (queries to reach the confidence threshold), and the pool variants that target transfer.
+Every method gets the same victim, student, query budget, output mode, student schedule (clip-steps per query,
+final epochs) and 8-bit clips; each (pair, method, budget, seed, split) is a resumable run folder, so the benchmark
+can be run in parts and an interrupted one continues where it stopped. The rows:
 
-    python benchmarks/blackbox.py --budget 4000 --seeds 0 1 2          # what the report quotes (CPU sizes)
-    python benchmarks/blackbox.py --budget 100000 --seeds 0 1 2        # the issue's budget, on a real machine
+- ``embeddings``: query-only class embeddings (the method under test);
+- ``no_search``: the same prior and motion renderer, no search (what the search itself adds);
+- ``dfme``: DFME with its own settings, chosen on the val split by ``--tune-dfme`` (batch, generator lr, student
+  loss L1 vs KD); the number of generator steps it got is printed;
+- ``noise``: smooth noise keyframes through the embedding method's own motion renderer;
+- ``ceiling``: the same student and budget on clips of the victim's own distribution (not black-box).
 
-Reference rows (not black-box): ``real`` distils the same student, with the same schedule, on victim-labelled
-clips of the victim's own training distribution, the ceiling any data-free method can approach at that budget;
-``aux`` does so on the irrelevant auxiliary clips (the grey-box setting's transfer set).
+    python benchmarks/blackbox.py --split val --tune-dfme --pairs c3d3d --budgets 10000 --seeds 0   # choose
+    python benchmarks/blackbox.py --split val --variants procedural rare --pairs c3d3d --seeds 0      # ideas
+    python benchmarks/blackbox.py --split test --pairs c3d3d c3d swin --budgets 10000 --seeds 0 1 2    # report
+
+``--split val`` measures on the benchmark's validation split (where every choice is made); ``--split test`` is
+the report. Victim files: ``--victim ARCH=PATH`` (e.g. the shared v2 victims); otherwise the demo recipe's
+cached victims under ``--victims``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -28,57 +33,60 @@ from typing import Any
 import torch
 
 from vidsteal import runs
-from vidsteal.attacks.blackbox.replay import transfer_stats
-from vidsteal.data.embedded import make_split
-from vidsteal.data.synthetic import BenchmarkConfig
-from vidsteal.distill.student import measure
-from vidsteal.models.registry import load_model, read_card
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.study import demo_victim
 from vidsteal.pipeline.victims import embedded_victim
-from vidsteal.distill.losses import soft_targets
-from vidsteal.victims import QueryLedger
+from vidsteal.victims import OutputMode
 
 PAIRS = {"c3d": ("c3d_small", "frame_cnn"), "swin": ("swin3d_small", "frame_vit_tiny"),
-         # Not in the reference study: a student that can see motion, so the victim's accuracy is reachable at all
-         # (a per-frame student cannot tell motions apart: on v1 it is capped near 1/5, on v2 it guesses motion pairs).
+         # Not in the reference study: a student that can see motion, so the victim's motion classes are learnable.
          "c3d3d": ("c3d_small", "c3d_student")}
 STUDENT_KWARGS = {"frame_vit_tiny": {"patch_size": 8}}  # as in the demo: 16 tokens per 32 px frame
-METHODS = ("embeddings", "dfme", "noise")
-# Ablations and transfer variants of the embeddings method: name -> config overrides (pair 1 only).
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "static": {"motion": {"static": True}},
-    "gradient": {"search": {"mode": "gradient"}},
+NO_SEARCH = {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 1.0}}}  # the prior alone, victim-labelled
+# The fair set: row -> (library method, config overrides).
+METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "embeddings": ("embeddings", {}),
+    "no_search": ("embeddings", NO_SEARCH),
+    "dfme": ("dfme", {}),  # replaced by the val-tuned setting when there is one
+    "noise": ("noise", {"render": "motion"}),
+    "ceiling": ("reference", {"source": "train"}),
 }
+# Ideas for clips that teach (embeddings only): name -> overrides. Measured on val; kept only if they help there.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "class_only": {"pool": {"mix": {"class": 1.0}}},  # the reference recipe: only samples aimed at one class
-    "no_search": {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 1.0}}},  # the prior alone, victim-labelled
+    "procedural": {"prior": {"generator": "dead_leaves"}},
+    "mixed": {"prior": {"generator": "mixed"}},
+    "rare": {"pool": {"allocate": "rare"}},
     "disagreement": {"pool": {"select": "disagreement"}},
     "no_augment": {"pool": {"augment": 0.0}},
-    "balanced": {"distill": {"balance": 1.0}},  # class-balanced replay of the paid clips (student side only)
+    "balanced": {"distill": {"balance": 1.0}},
+    "class_only": {"pool": {"mix": {"class": 1.0}}},
+    "search_0.2": {"search": {"fraction": 0.2}},
+    "static": {"motion": {"static": True}},
+    "noise_blend": {},  # the earlier noise row (fields faded over time), for comparison with the motion renderer
 }
+# DFME's own settings, searched on val: generator batch, generator lr, student loss.
+DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--budget", type=int, default=2000, help="queries per run, pair 1 (c3d -> frame_cnn)")
-    p.add_argument("--budget-swin", type=int, default=None, help="queries per run, pair 2 (default: --budget)")
+    p.add_argument("--budgets", type=int, nargs="+", default=[10_000], help="queries per run")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--pairs", nargs="+", default=["c3d", "swin"], choices=list(PAIRS))
-    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS), help="main comparison rows")
-    p.add_argument("--ablation-seeds", type=int, nargs="*", default=None, help="seeds for ablations (default --seeds)")
-    p.add_argument("--ablations", nargs="*", default=list(ABLATIONS), help=f"from {list(ABLATIONS)}")
-    p.add_argument("--variants", nargs="*", default=[], help=f"transfer variants from {list(VARIANTS)}")
-    p.add_argument("--references", nargs="*", default=["real"], choices=["real", "aux"],
-                   help="non-black-box reference rows: real = the ceiling")
-    p.add_argument("--reference-seeds", type=int, nargs="*", default=[0])
-    p.add_argument("--replay-ratio", type=float, default=8.0, help="student clip-steps per paid query")
-    p.add_argument("--final-epochs", type=float, default=4.0, help="passes over the buffer after the last query")
+    p.add_argument("--pairs", nargs="+", default=["c3d3d", "c3d", "swin"], choices=list(PAIRS))
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="embedding variants")
+    p.add_argument("--split", choices=["val", "test"], default="test", help="where students are measured")
+    p.add_argument("--tune-dfme", action="store_true", help="run DFME's grid on val and keep the best (per pair)")
+    p.add_argument("--output", default="probs", choices=["probs", "topk_probs", "topk_labels", "label"])
+    p.add_argument("--k", type=int, default=5, help="k for the top-k output modes")
+    p.add_argument("--replay-ratio", type=float, default=4.0, help="student clip-steps per paid query")
+    p.add_argument("--final-epochs", type=float, default=2.0, help="passes over the buffer after the last query")
     p.add_argument("--train-frames", type=int, default=2, help="frames per clip the per-frame student trains on")
     p.add_argument("--test-size", type=int, default=1000, help="held-out real clips per measurement")
-    p.add_argument("--eval-every", type=int, default=1000, help="queries between curve points")
+    p.add_argument("--eval-every", type=int, default=2500, help="queries between curve points")
     p.add_argument("--runs", type=Path, default=Path("runs/bench_blackbox"))
-    p.add_argument("--victims", type=Path, default=Path("runs"), help="where embedded victims are cached")
+    p.add_argument("--victims", type=Path, default=Path("runs"), help="where demo-recipe victims are cached")
+    p.add_argument("--victim", action="append", default=[], metavar="ARCH=PATH", help="victim file for an arch")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     return p.parse_args()
 
@@ -90,48 +98,58 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run(args: argparse.Namespace, pair: str, method: str, tag: str, seed: int, budget: int,
+def victim_file(args: argparse.Namespace, arch: str) -> Path:
+    given = dict(v.split("=", 1) for v in args.victim)
+    return Path(given[arch]) if arch in given else embedded_victim(arch, args.victims, demo_victim(arch))
+
+
+def run(args: argparse.Namespace, pair: str, method: str, tag: str, seed: int, budget: int, split: str,
         overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     victim_arch, student = PAIRS[pair]
-    victim = embedded_victim(victim_arch, args.victims, demo_victim(victim_arch))
-    attack = merge({"budget": budget, "seed": seed, "distill": distill_config(args, student)}, overrides or {})
-    job = BlackboxJob(victim=str(victim), student=student, method=method, attack=attack, test_size=args.test_size,
+    distill = {"replay_ratio": args.replay_ratio, "final_epochs": args.final_epochs, "eval_every": args.eval_every,
+               "train_frames": args.train_frames if student.startswith("frame_") else None}
+    attack = merge({"budget": budget, "seed": seed, "distill": distill}, overrides or {})
+    job = BlackboxJob(victim=str(victim_file(args, victim_arch)), student=student, method=method, attack=attack,
+                      test_size=args.test_size, test_data="embedded:val" if split == "val" else "embedded",
+                      output_mode=OutputMode(kind=args.output, k=args.k),
                       student_kwargs=STUDENT_KWARGS.get(student, {}))
-    folder = runs.named(args.runs / pair, f"{tag}_b{budget}_s{seed}", job)
+    folder = runs.named(args.runs / pair, f"{split}_{tag}_b{budget}_s{seed}", job)
     start = time.perf_counter()
-    out = run_blackbox(job, folder)
-    m = out["metrics"]
-    if "transfer_set" not in m:  # runs finished before the buffer statistics existed: read the query log
-        m["transfer_set"] = ledger_stats(folder / "queries")
-    if not any(k.endswith("_acc") for k in m):  # runs finished before per-factor accuracy was measured: measure the saved student
-        m.update(factor_stats(victim, folder / "student.safetensors", args.test_size))
-    print(f"  [{pair} {tag} seed {seed}] top1 {m['top1']:.3f} agreement {m['agreement']:.3f} queries {m['queries']} "
-          f"({time.perf_counter() - start:.0f} s) {folder}", flush=True)
+    m = run_blackbox(job, folder)["metrics"]
+    steps = f" generator steps {m['generator_steps']}" if "generator_steps" in m else ""
+    print(f"  [{pair} {split} {tag} b{budget} seed {seed}] top1 {m['top1']:.3f} agreement {m['agreement']:.3f} "
+          f"queries {m['queries']}{steps} ({time.perf_counter() - start:.0f} s) {folder}", flush=True)
     return m
 
 
-def ledger_stats(root: Path) -> dict[str, float]:
-    with QueryLedger(root) as ledger:
-        targets = [soft_targets(answers, ledger.num_classes or answers.labels.max() + 1)
-                   for _, answers in ledger.replay(batch_size=1024)]
-    return transfer_stats(torch.cat(targets))
+def dfme_setting(batch: int, lr: float, loss: str) -> dict[str, Any]:
+    return {"batch": batch, "lr_generator": lr, "distill": {"loss": loss}}
 
 
-def factor_stats(victim: Path, student: Path, test_size: int) -> dict[str, float]:
-    card = read_card(victim)
-    test = make_split(BenchmarkConfig.model_validate(card.dataset), "test", test_size, 0)
-    return {k: v for k, v in measure(load_model(student), test, None).items() if k.endswith("_acc")}
+def tuned_dfme(args: argparse.Namespace, pair: str, budget: int) -> tuple[dict[str, Any], str]:
+    """DFME's val-chosen setting for (pair, budget) (the nearest tuned budget), or its defaults if never tuned."""
+    path = args.runs / pair / f"dfme_tuned_{args.output}.json"
+    chosen = json.loads(path.read_text()) if path.exists() else {}
+    if not chosen:
+        return {}, "defaults (not tuned)"
+    at = min(chosen, key=lambda b: abs(int(b) - budget))
+    return chosen[at]["setting"], f"tuned on val at {at} queries: {chosen[at]['setting']}"
 
 
-def distill_config(args: argparse.Namespace, student: str) -> dict[str, Any]:
-    """The student schedule, equal for every method; only per-frame students train on a frame subset."""
-    return {"replay_ratio": args.replay_ratio, "final_epochs": args.final_epochs, "eval_every": args.eval_every,
-            "train_frames": args.train_frames if student.startswith("frame_") else None}
-
-
-def reference(args: argparse.Namespace, pair: str, kind: str, seed: int, budget: int) -> dict[str, Any]:
-    """The ceiling (``real``: victim's own distribution) or the aux row, via the library's ``reference`` method."""
-    return run(args, pair, "reference", f"ref_{kind}", seed, budget, {"source": "train" if kind == "real" else "aux"})
+def tune_dfme(args: argparse.Namespace, pair: str, budget: int) -> None:
+    """Every DFME_GRID setting on val (``--seeds``); the best mean val top-1 is kept for that pair and budget."""
+    scores = []
+    for batch, lr, loss in itertools.product(*DFME_GRID.values()):
+        over = dfme_setting(batch, lr, loss)
+        top1 = [run(args, pair, "dfme", f"dfme_b{batch}_lr{lr}_{loss}", s, budget, "val", over)["top1"]
+                for s in args.seeds]
+        scores.append((statistics.mean(top1), over))
+    best_top1, best = max(scores, key=lambda x: x[0])
+    path = args.runs / pair / f"dfme_tuned_{args.output}.json"
+    chosen = json.loads(path.read_text()) if path.exists() else {}
+    chosen[str(budget)] = {"setting": best, "val_top1": best_top1, "grid": [{"val_top1": t, **o} for t, o in scores]}
+    path.write_text(json.dumps(chosen, indent=2))
+    print(f"  [{pair}] DFME at {budget}: best on val {best} ({best_top1:.3f})", flush=True)
 
 
 def mean_std(values: list[float]) -> str:
@@ -146,81 +164,81 @@ def search_cell(rows: list[dict[str, Any]]) -> str:
     if not s:
         return "-"
     reached = statistics.mean(x["classes_reached"] for x in s)
-    to_all = [x["queries_to_all"] for x in s if x["queries_to_all"] is not None]
-    first = [q for x in s for q in x["reached_at"] if q >= 0]
-    return (f"{reached:.1f}/{len(s[0]['reached_at'])} classes at {s[0]['threshold']}, "
-            f"median q to reach {statistics.median(first) if first else '-'}, "
-            f"q to all {statistics.mean(to_all) if to_all else 'never'}, search q {statistics.mean(x['search_queries'] for x in s):.0f}")
+    return (f"{reached:.1f}/{len(s[0]['reached_at'])} classes reached {s[0]['threshold']}, "
+            f"search queries {statistics.mean(x['search_queries'] for x in s):.0f}")
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for pair in args.pairs:
-        budget = args.budget_swin if pair == "swin" and args.budget_swin else args.budget
-        rows: dict[str, list[dict[str, Any]]] = results.setdefault(pair, {})
+    results: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+    notes: dict[str, str] = {}
+    for pair, budget in itertools.product(args.pairs, args.budgets):
+        if args.tune_dfme:
+            tune_dfme(args, pair, budget)
+        rows = results.setdefault((pair, budget), {})
         for seed in args.seeds:  # seeds outermost: an interrupted benchmark still has every method compared
-            for method in args.methods:
-                rows.setdefault(method, []).append(run(args, pair, method, method, seed, budget))
-        for kind in args.references:
-            rows[f"reference:{kind}"] = [reference(args, pair, kind, s, budget) for s in args.reference_seeds]
-        if pair == args.pairs[0]:
-            seeds = args.ablation_seeds if args.ablation_seeds is not None else args.seeds
-            for seed in seeds:
-                for name in list(args.ablations) + list(args.variants):
-                    over = ABLATIONS.get(name) or VARIANTS[name]
-                    rows.setdefault(f"embeddings:{name}", []).append(
-                        run(args, pair, "embeddings", name, seed, budget, over))
-    report(args, results)
+            for name in args.methods:
+                method, over = METHODS[name]
+                if name == "dfme":
+                    over, notes[f"{pair} b{budget} dfme"] = tuned_dfme(args, pair, budget)
+                rows.setdefault(name, []).append(run(args, pair, method, name, seed, budget, args.split, over))
+            for name in args.variants:
+                method, over = ("noise", {"render": "blend"}) if name == "noise_blend" else ("embeddings",
+                                                                                             VARIANTS[name])
+                rows.setdefault(f"embeddings:{name}" if method == "embeddings" else name, []).append(
+                    run(args, pair, method, name, seed, budget, args.split, over))
+    report(args, results, notes)
 
 
-def report(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
-    print("\nBlack-box extraction, embedded benchmark (20 classes, chance 0.050); real held-out test split, "
-          f"{args.test_size} clips; mean +- std over seeds")
-    header = (f"{'pair':<28} {'method':<26} {'seeds':>5} {'student top-1':>16} {'agreement':>16} {'victim top-1':>12} "
-              f"{'queries':>8} {'look':>6} {'motion':>6} {'classes':>8} {'H(top1)':>8} {'conf':>6}")
+def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, list[dict[str, Any]]]],
+           notes: dict[str, str]) -> None:
+    print(f"\nBlack-box extraction, embedded benchmark; {args.split} split, {args.test_size} clips; output "
+          f"{args.output}{f' k={args.k}' if 'topk' in args.output else ''}; mean +- std over seeds")
+    header = (f"{'pair':<26} {'budget':>7} {'method':<24} {'seeds':>5} {'student top-1':>16} {'agreement':>16} "
+              f"{'victim':>7} {'look':>6} {'motion':>6} {'classes':>7} {'gen steps':>9}")
     print(header)
     print("-" * len(header))
     summary: dict[str, Any] = {}
-    for pair, by_method in results.items():
+    for (pair, budget), by_method in results.items():
         victim_arch, student = PAIRS[pair]
         label = f"{victim_arch} -> {student}"
+        cell = summary.setdefault(f"{pair}_b{budget}", {})
         for method, rows in by_method.items():
-            top1 = [r["top1"] for r in rows]
-            ts = [r.get("transfer_set") or {} for r in rows]
-            cov = statistics.mean(t.get("classes_covered", float("nan")) for t in ts)
-            ent = statistics.mean(t.get("top1_entropy_bits", float("nan")) for t in ts)
-            conf = statistics.mean(t.get("mean_confidence", float("nan")) for t in ts)
-            look = [r.get("appearance_acc", r.get("shape_acc", float("nan"))) for r in rows]  # v2 / v1 benchmark
-            shape, motion = statistics.mean(look), statistics.mean(r.get("motion_acc", float("nan")) for r in rows)
-            print(f"{label:<28} {method:<26} {len(rows):>5} {mean_std(top1):>16} "
-                  f"{mean_std([r['agreement'] for r in rows]):>16} {rows[0]['victim_top1']:>12.3f} "
-                  f"{rows[0]['queries']:>8} {shape:>6.3f} {motion:>6.3f} {cov:>8.1f} {ent:>8.2f} {conf:>6.2f}")
-            summary.setdefault(pair, {})[method] = {"top1": top1, "agreement": [r["agreement"] for r in rows],
-                                                    "victim_top1": rows[0]["victim_top1"],
-                                                    "queries": rows[0]["queries"], "search": search_cell(rows),
-                                                    **{k: [r.get(k) for r in rows] for k in rows[0]
-                                                       if k.endswith("_acc")}}
-        if all(m in by_method for m in METHODS):
-            emb, dfme, noise = (statistics.mean(r["top1"] for r in by_method[m]) for m in METHODS)
-            victim = by_method["embeddings"][0]["victim_top1"]
-            print(f"{'':<28} ratios: embeddings/dfme {emb / dfme:.2f} (target >= 1.5), embeddings/noise "
-                  f"{emb / noise:.2f}, embeddings/victim {emb / victim:.2f} (target >= 0.85)")
-            summary[pair]["ratios"] = {"embeddings/dfme": emb / dfme, "embeddings/noise": emb / noise,
-                                       "embeddings/victim": emb / victim}
-    print("look / motion = student accuracy on each factor of the class (benchmark v2: look = object and scene, "
-          "motion = the motion that defines a motion-pair class, 'any' for the others; v1: shape, motion); "
-          "classes = victim classes that are top-1 for >= 1% of the paid clips; H(top1) = entropy of the victim's "
-          "top-1 labels over the paid clips, bits (log2 20 = 4.32 is uniform); conf = victim's mean top-1 probability")
-    print("\nConfidence-threshold search (queries counted at the oracle; gradient mode counts white-box calls):")
-    for pair, by_method in results.items():
+            top1, agree = [r["top1"] for r in rows], [r["agreement"] for r in rows]
+            look = statistics.mean(r.get("appearance_acc", r.get("shape_acc", float("nan"))) for r in rows)
+            motion = statistics.mean(r.get("motion_acc", float("nan")) for r in rows)
+            cov = statistics.mean((r.get("transfer_set") or {}).get("classes_covered", float("nan")) for r in rows)
+            steps = f"{statistics.mean(r['generator_steps'] for r in rows):.0f}" if "generator_steps" in rows[0] else "-"
+            print(f"{label:<26} {budget:>7} {method:<24} {len(rows):>5} {mean_std(top1):>16} {mean_std(agree):>16} "
+                  f"{rows[0]['victim_top1']:>7.3f} {look:>6.3f} {motion:>6.3f} {cov:>7.1f} {steps:>9}")
+            cell[method] = {"top1": top1, "agreement": agree, "victim_top1": rows[0]["victim_top1"],
+                            "queries": [r["queries"] for r in rows], "search": search_cell(rows),
+                            "generator_steps": [r.get("generator_steps") for r in rows]}
+        ratios = {}
+        mean = {m: statistics.mean(r["top1"] for r in rows) for m, rows in by_method.items()}
+        if "embeddings" in mean:
+            for other in ("noise", "no_search", "dfme", "ceiling"):
+                if other in mean and mean[other] > 0:
+                    ratios[f"embeddings/{other}"] = mean["embeddings"] / mean[other]
+            ratios["embeddings/victim"] = mean["embeddings"] / by_method["embeddings"][0]["victim_top1"]
+        if ratios:
+            print(f"{'':<26} ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+            cell["ratios"] = ratios
+    print("targets: embeddings/victim >= 0.85 (3D pair, <= 100k queries), embeddings/ceiling >= 0.85 (per-frame "
+          "pairs), embeddings/dfme >= 1.5. look / motion = student accuracy on each factor of the class; classes = "
+          "victim classes that are top-1 for >= 1% of the paid clips")
+    for key, text in notes.items():
+        print(f"  {key}: {text}")
+    print("Confidence-threshold search:")
+    for (pair, budget), by_method in results.items():
         for method, rows in by_method.items():
             if method.startswith("embeddings"):
-                print(f"  {pair:<6} {method:<26} {search_cell(rows)}")
+                print(f"  {pair:<6} b{budget:<7} {method:<24} {search_cell(rows)}")
     args.runs.mkdir(parents=True, exist_ok=True)
-    (args.runs / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"\nsummary: {args.runs / 'summary.json'}")
+    out = args.runs / f"summary_{args.split}_{args.output}.json"
+    out.write_text(json.dumps({"summary": summary, "dfme": notes}, indent=2))
+    print(f"\nsummary: {out}")
 
 
 if __name__ == "__main__":

@@ -70,3 +70,15 @@ def test_aux_folder_and_errors(tmp_path: Path, user_videos: Path) -> None:
             resolve_test_data(spec, _card())
     with pytest.raises(DataSpecError, match="not a folder"):
         resolve_aux(tmp_path / "none", _card(), 5)
+
+
+def test_embedded_val_is_the_validation_split() -> None:
+    from vidsteal.data.embedded import make_split
+    from vidsteal.data.synthetic import BenchmarkConfig
+
+    bench = BenchmarkConfig(frames=4, size=16)
+    card = ModelCard(arch="test_c3d", num_classes=len(bench.classes()), frames=4, size=16, dataset=bench.to_dict(),
+                     categories=bench.classes())
+    val, test = resolve_test_data("embedded:val", card, size=8), resolve_test_data("embedded", card, size=8)
+    assert torch.equal(val.clips, make_split(bench, "val", 8).clips)
+    assert torch.equal(test.clips, make_split(bench, "test", 8).clips) and not torch.equal(val.clips, test.clips)

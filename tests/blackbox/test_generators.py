@@ -68,3 +68,33 @@ def test_tiny_biggan_and_local_folder_roundtrip(tmp_path):
 def test_biggan_never_downloads(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         create_generator("biggan", weights=str(tmp_path))
+
+
+def test_dead_leaves_is_a_deterministic_differentiable_prior_with_distinct_class_styles():
+    gen = create_generator("dead_leaves", size=32)
+    images = _check(gen, n=4)
+    z = gen.sample_z(2, torch.Generator().manual_seed(1))
+    c = gen.one_hot(torch.tensor([0, 0]))
+    assert torch.equal(gen(z, c), gen(z, c))  # no hidden randomness: the search can rely on it
+    assert torch.equal(gen.one_hot(torch.tensor([3])), gen.one_hot(torch.tensor([3])))
+    assert not torch.allclose(gen.one_hot(torch.tensor([0])), gen.one_hot(torch.tensor([1])))
+    zg = z.clone().requires_grad_(True)
+    gen(zg, c).mean().backward()  # leaf geometry, colour and texture all come from z
+    assert zg.grad is not None and zg.grad.abs().sum() > 0
+    same_z = gen(z[:1].expand(2, -1), gen.one_hot(torch.tensor([0, 1])))  # another style changes the image
+    assert (same_z[0] - same_z[1]).abs().mean() > 0.02 and images.shape[-1] == 32
+
+
+def test_mixed_prior_routes_each_image_to_the_part_its_selector_names():
+    mixed = create_generator("mixed", priors=["test_dcgan", "dead_leaves"])
+    leaves, dcgan = create_generator("dead_leaves"), create_generator("test_dcgan")
+    assert mixed.size == 16 and mixed.z_dim == leaves.z_dim and mixed.class_dim == 4 + 16 + 2
+    c = mixed.one_hot(torch.arange(4))  # index i -> part i % 2, class i // 2 of it
+    assert c[:, -2:].argmax(1).tolist() == [0, 1, 0, 1]
+    z = mixed.sample_z(4, torch.Generator().manual_seed(0))
+    out = mixed(z, c)
+    torch.testing.assert_close(out[0], dcgan(z[:1, : dcgan.z_dim], dcgan.one_hot(torch.tensor([0])))[0])
+    leaf = torch.nn.functional.interpolate(leaves(z[1:2], leaves.one_hot(torch.tensor([0]))), size=(16, 16),
+                                           mode="bilinear", antialias=True, align_corners=False)
+    torch.testing.assert_close(out[1], leaf[0].clamp(0, 1), atol=1e-5, rtol=1e-5)
+    _check(mixed, n=4)

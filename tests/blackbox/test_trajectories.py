@@ -106,3 +106,29 @@ def test_clips_per_image_divides_the_prior_renders_of_a_run(make_job, tmp_path, 
     out = run_blackbox(make_job("embeddings", 256, prior={"clips_per_image": 4}), tmp_path / "shared")
     assert out["metrics"]["queries"] == 256 and out["metrics"]["search"]["search_queries"] > 0
     assert 3 * sum(rows) <= each
+
+
+def test_noise_baseline_moves_through_the_embedding_renderer():
+    from vidsteal.attacks.blackbox.noise import NoiseAttackConfig, moving_noise_clips, noise_clips
+
+    cfg = NoiseAttackConfig()
+    clips = moving_noise_clips(6, 4, 16, cfg, torch.Generator().manual_seed(0))
+    assert clips.shape == (6, 3, 4, 16, 16) and 0 <= clips.min() and clips.max() <= 1
+    assert (frame_difference(clips) > 1e-3).all()
+    assert torch.equal(clips, moving_noise_clips(6, 4, 16, cfg, torch.Generator().manual_seed(0)))
+    static = moving_noise_clips(6, 4, 16, NoiseAttackConfig(motion=MotionConfig(static=True)),
+                                torch.Generator().manual_seed(0))
+    assert (frame_difference(static) == 0).all()  # the same renderer: its static ablation holds
+    assert noise_clips(2, 4, 16, cfg.scales, torch.Generator().manual_seed(0)).shape == (2, 3, 4, 16, 16)
+
+
+def test_rare_allocation_aims_the_pool_at_classes_the_victim_seldom_answers():
+    from types import SimpleNamespace
+
+    from vidsteal.attacks.registry import create_attack
+
+    attack = create_attack("embeddings", {"pool": {"allocate": "rare"}})
+    attack.rng, attack.emb = torch.Generator().manual_seed(0), SimpleNamespace(num_classes=4)
+    aims = attack._pool_aims(4000, torch.tensor([999.0, 0.0, 0.0, 99.0]))
+    counts = torch.bincount(aims, minlength=4)
+    assert counts[0] < 10 and counts[3] < counts[1] / 50 and abs(int(counts[1]) - int(counts[2])) < 200

@@ -29,6 +29,7 @@ from vidsteal.data.transforms import ClipTransform
 from vidsteal.models.registry import ModelCard
 
 EMBEDDED = "embedded"
+EMBEDDED_VAL = "embedded:val"  # the validation split: choose settings on it, report the test split once
 
 
 class DataSpecError(ValueError):
@@ -127,12 +128,14 @@ def resolve_test_data(spec: str | Path, card: ModelCard, *, size: int | None = N
     """The auditor's labeled test clips, in memory, labels indexing the victim's classes.
 
     Args:
-        spec: ``embedded``, a class folder, or a Kinetics-style CSV (videos under ``root``, default its folder).
+        spec: ``embedded`` (its test split), ``embedded:val`` (its validation split, where settings are chosen), a
+            class folder, or a Kinetics-style CSV (videos under ``root``, default its folder).
         card: the victim's card (classes, frames, size, and the benchmark of an embedded victim).
         size: clips for ``embedded``; for videos, at most this many (a fixed random choice by ``seed``).
     """
-    if str(spec) == EMBEDDED:
-        return make_split(_embedded_benchmark(card, "--test-data"), "test", size or 1000, seed)
+    if str(spec) in (EMBEDDED, EMBEDDED_VAL):
+        split = "val" if str(spec) == EMBEDDED_VAL else "test"
+        return make_split(_embedded_benchmark(card, "--test-data"), split, size or 1000, seed)
     videos = _labeled(spec, card, root)
     index = list(range(len(videos)))
     if size is not None and size < len(index):

@@ -42,6 +42,7 @@ from vidsteal.train.precision import Precision, autocast
 from vidsteal.victims.base import Oracle
 from vidsteal.victims.budget import BudgetedOracle
 from vidsteal.victims.logged import LoggedOracle
+from vidsteal.victims.outputs import Answers
 from vidsteal.victims.local import LocalOracle
 
 
@@ -213,6 +214,15 @@ class SearchState:
             "queries_to_all": max(reached_at) if not never else None,
             "reached_at": reached_at, "best_confidence": [round(float(v), 4) for v in self.best],
         }
+
+
+def threshold_targets(answers: Answers | None, targets: torch.Tensor) -> torch.Tensor:
+    """What the confidence threshold is measured on: the victim's probabilities when its answers carry scores;
+    otherwise the one-hot of its top-1 label, so a class's confidence becomes the frequency with which the victim
+    answers it (``topk_labels``' rank weights would cap it at 0.52 and 0.9 could never be reached)."""
+    if answers is None or answers.probs is not None:
+        return targets
+    return F.one_hot(answers.top1, targets.shape[1]).to(targets.dtype)
 
 
 def class_log_confidence(targets: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,8 @@ from pydantic import Field
 
 from vidsteal.attacks.base import AttackContext, AttackResult
 from vidsteal.attacks.blackbox.class_embedding import (
-    ClassEmbeddings, PriorConfig, SearchConfig, SearchState, class_log_confidence, gradient_loss, white_box_victim,
+    ClassEmbeddings, PriorConfig, SearchConfig, SearchState, class_log_confidence, gradient_loss, threshold_targets,
+    white_box_victim,
 )
 from vidsteal.attacks.blackbox.samples import save_strips
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
@@ -54,6 +55,9 @@ class PoolConfig(BaseConfig):
     select: Literal["none", "disagreement"] = Field("none", description="student-driven query selection")
     candidates: float = Field(3.0, ge=1, description="clips rendered per clip paid when selecting")
     augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
+    allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
+                                                 "uniformly, or weighted 1/(1 + times the victim answered it so "
+                                                 "far), toward the classes the transfer set lacks")
 
 
 class EmbeddingConfig(BlackboxConfig):
@@ -187,10 +191,10 @@ class EmbeddingAttack(BlackboxAttack):
             classes = active.view(a, 1).expand(a, 2 * m * r).reshape(-1)
             with torch.no_grad():
                 clips = self.emb.render(theta, shared)
-            paid, _, targets = session.pay(clips)
+            paid, answers, targets = session.pay(clips)
             if paid.shape[0] < clips.shape[0]:
                 raise _SearchOver
-            conf[:] = targets.gather(1, classes.view(-1, 1)).view(a, -1).mean(1)
+            conf[:] = threshold_targets(answers, targets).gather(1, classes.view(-1, 1)).view(a, -1).mean(1)
             return class_log_confidence(targets, classes).view(a * 2 * m, r).mean(1)
 
         try:
@@ -209,14 +213,15 @@ class EmbeddingAttack(BlackboxAttack):
         with torch.no_grad():
             clips = self.emb.render(theta.repeat_interleave(r, 0),
                                     self.emb.noise(owner.numel() * r, self.rng, max(share * r, self._per_image(r))))
-        paid, _, targets = session.pay(clips)
+        paid, answers, targets = session.pay(clips)
         if paid.shape[0] < clips.shape[0]:
             return None
         scores = torch.log(targets.clamp(min=1e-4)).view(owner.numel(), r, -1).mean(1)  # (samples, K)
         elites = scores[:, active].topk(min(cfg.elites, owner.numel()), dim=0).indices  # (e, active)
         target = theta[elites].mean(0)  # (active, D): every class may move to samples drawn for another
         self.emb.theta[active] += cfg.step * (target - self.emb.theta[active])
-        own = targets.view(owner.numel(), r, -1).mean(1).gather(1, owner.view(-1, 1)).view(active.numel(), p)
+        hits = threshold_targets(answers, targets).view(owner.numel(), r, -1).mean(1)
+        own = hits.gather(1, owner.view(-1, 1)).view(active.numel(), p)
         return own.mean(1)  # the victim's mean confidence in the class each sample was drawn for
 
     def _es_steps(self, classes: int, p: int, share: int) -> torch.Tensor:
@@ -260,7 +265,8 @@ class EmbeddingAttack(BlackboxAttack):
         n = min(cfg.batch, session.remaining)
         want = n if cfg.select == "none" else int(n * cfg.candidates)
         k = self.config.prior.clips_per_image  # blocks of k clips share an embedding and its keyframes
-        theta, intended = (x.repeat_interleave(k, 0)[:want] for x in self._pool_embeddings(-(-want // k)))
+        theta, intended = (x.repeat_interleave(k, 0)[:want]
+                           for x in self._pool_embeddings(-(-want // k), session.buffer.top1_counts))
         with torch.no_grad():
             clips = self.emb.render(theta, self.emb.noise(want, self.rng, k))
         clips = augment(clips, cfg.augment, self.rng)
@@ -274,7 +280,14 @@ class EmbeddingAttack(BlackboxAttack):
         """Clips per keyframe pair in the search: a candidate's clips share one (up to ``prior.clips_per_image``)."""
         return min(self.config.prior.clips_per_image, clips_per_embedding)
 
-    def _pool_embeddings(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pool_aims(self, n: int, answered: torch.Tensor) -> torch.Tensor:
+        """The class each of ``n`` pool samples aims at (``answered``: the victim's top-1 counts so far)."""
+        k = self.emb.num_classes
+        if self.config.pool.allocate == "uniform":
+            return torch.randint(0, k, (n,), generator=self.rng)
+        return torch.multinomial(1 / (1 + answered), n, replacement=True, generator=self.rng)
+
+    def _pool_embeddings(self, n: int, answered: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` embeddings drawn from the pool mix, and the label each was aimed at (a distribution)."""
         cfg, k = self.config.pool, self.emb.num_classes
         names = [name for name in KINDS if cfg.mix.get(name, 0) > 0]
@@ -282,7 +295,7 @@ class EmbeddingAttack(BlackboxAttack):
             names.remove("history")  # no search was run: nothing to draw from
         weights = torch.tensor([cfg.mix[name] for name in names])
         kind = torch.multinomial(weights, n, replacement=True, generator=self.rng)
-        a = torch.randint(0, k, (n,), generator=self.rng)
+        a = self._pool_aims(n, answered)
         b = (a + torch.randint(1, k, (n,), generator=self.rng)) % k
         lam = torch.rand(n, generator=self.rng)
         theta = self.emb.theta[a].clone()

@@ -1,0 +1,148 @@
+"""Priors that need no data and no download: dead-leaves compositions, and a mixture of several priors.
+
+- ``dead_leaves``: the dead-leaves image model (Lee, Mumford & Huang 2001), which Baradad et al. ("Learning to see
+  by looking at noise", NeurIPS 2021) found to teach image features without any real image. Each image is a stack
+  of ``leaves`` opaque shapes painted back to front over a smooth background; every shape is a rotated
+  superellipse (diamond, ellipse or rounded box by its exponent) with its own colour and a grating texture
+  (stripes or checks, any frequency and orientation). ``z`` holds each leaf's geometry, colour and texture; the
+  class vector is a *style* shared by all leaves of an image (palette, leaf size and shape, texture strength and
+  frequency, edge softness, background), so a searched class embedding moves a whole family of images. Rendering
+  is soft (sigmoid edges), hence differentiable in both.
+  Nothing here describes any benchmark: the shapes are one continuous family, the statistics generic.
+- ``mixed``: several registered priors behind one interface (by default the two offline DCGANs and dead leaves).
+  The class vector carries each prior's class coordinates plus one selector coordinate per prior; an image is drawn
+  by the prior whose selector is largest, so a class embedding (and its search) can move between priors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from vidsteal.models.generators.base import ImageGenerator
+from vidsteal.models.generators.registry import create_generator, register_generator
+
+LEAF_PARAMS = 13  # cx, cy, size, aspect, rotation, exponent, r, g, b, texture amp / freq / orientation / checks
+BACKGROUND_PARAMS = 8
+STYLE_DIMS = 16
+
+
+class DeadLeaves(ImageGenerator):
+    """Dead-leaves compositions (see module docstring); ``z_dim = leaves * 13 + 8``, ``class_dim = 16``."""
+
+    def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0) -> None:
+        super().__init__()
+        self.leaves, self.size, self.seed = leaves, size, seed
+        self.z_dim, self.class_dim = leaves * LEAF_PARAMS + BACKGROUND_PARAMS, STYLE_DIMS
+        coords = torch.linspace(-1, 1, size)
+        self.register_buffer("grid_y", coords.view(1, 1, size, 1).expand(1, 1, size, size).clone(), persistent=False)
+        self.register_buffer("grid_x", coords.view(1, 1, 1, size).expand(1, 1, size, size).clone(), persistent=False)
+
+    def one_hot(self, index: torch.Tensor) -> torch.Tensor:
+        """A distinct random style per index (seeded by it): classes start in different families of images."""
+        rows = [torch.randn(self.class_dim, generator=torch.Generator().manual_seed(self.seed * 65_537 + int(i)))
+                for i in index.flatten().tolist()]
+        return torch.stack(rows) if rows else torch.zeros(0, self.class_dim)
+
+    def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
+        n = z.shape[0]
+        style = torch.zeros(n, self.class_dim, dtype=z.dtype) if class_vector is None else class_vector.to(z.dtype)
+        leaf = z[:, : self.leaves * LEAF_PARAMS].view(n, self.leaves, LEAF_PARAMS)
+        bg = z[:, self.leaves * LEAF_PARAMS:]
+        image = self._background(bg, style)
+        x, y = self.grid_x.to(z.dtype), self.grid_y.to(z.dtype)  # (1, 1, S, S)
+
+        def px(t: torch.Tensor) -> torch.Tensor:  # one value per image -> broadcast over its pixels
+            return t.view(n, 1, 1, 1)
+
+        q = style
+        for i in range(self.leaves):  # back to front: later leaves occlude earlier ones
+            p = leaf[:, i]
+            radius = 0.08 + 0.5 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4])
+            aspect = torch.exp(0.4 * torch.tanh(p[:, 3] + q[:, 6]))
+            angle, expo = math.pi * torch.tanh(p[:, 4]), px(0.8 + 5.0 * torch.sigmoid(p[:, 5] + q[:, 5]))
+            dx, dy = x - px(torch.tanh(p[:, 0])), y - px(torch.tanh(p[:, 1]))
+            cos, sin = px(torch.cos(angle)), px(torch.sin(angle))
+            u, v = dx * cos + dy * sin, -dx * sin + dy * cos
+            dist = ((u / px(radius * aspect)).abs().clamp(min=1e-4) ** expo
+                    + (v / px(radius / aspect)).abs().clamp(min=1e-4) ** expo) ** (1 / expo)
+            mask = torch.sigmoid((1 - dist) * px(8 + 24 * torch.sigmoid(q[:, 15])))  # (n, 1, S, S)
+            colour = torch.sigmoid(1.2 * p[:, 6:9] * torch.exp(0.5 * torch.tanh(q[:, 3:4])) + q[:, 0:3])
+            amp = px(torch.sigmoid(p[:, 9] + q[:, 7] - 1.0))
+            freq = px((2 + 10 * torch.sigmoid(p[:, 10] + q[:, 8])) / radius)
+            phi = math.pi * torch.tanh(p[:, 11]) + q[:, 9]
+            cphi, sphi = px(torch.cos(phi)), px(torch.sin(phi))
+            along, across = u * cphi + v * sphi, v * cphi - u * sphi
+            checks = px(torch.sigmoid(2 * p[:, 12]))
+            wave = torch.sin(freq * along) * (1 - checks + checks * torch.sin(freq * across))
+            paint = (colour.view(n, 3, 1, 1) * (1 + amp * wave)).clamp(0, 1)
+            image = image * (1 - mask) + paint * mask
+        return image.clamp(0, 1) * 2 - 1
+
+    def _background(self, bg: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """A smooth two-colour gradient in a random direction, coloured by the style."""
+        base = torch.sigmoid(bg[:, 0:3] * 0.8 + style[:, 11:14])
+        other = torch.sigmoid(bg[:, 3:6] * 0.8 - style[:, 11:14])
+        angle = math.pi * torch.tanh(bg[:, 6]).view(-1, 1, 1, 1)
+        ramp = self.grid_x * torch.cos(angle) + self.grid_y * torch.sin(angle)
+        weight = torch.sigmoid(ramp * 3 * torch.sigmoid(bg[:, 7] + style[:, 14]).view(-1, 1, 1, 1))
+        return base.view(-1, 3, 1, 1) * (1 - weight) + other.view(-1, 3, 1, 1) * weight
+
+
+class MixedPrior(ImageGenerator):
+    """Several priors, one chosen per image by the largest of the class vector's last ``len(priors)`` coordinates.
+
+    ``z`` has the largest latent size of the parts; each part reads its first ``z_dim`` entries. Images are resized
+    to the smallest part's size. ``one_hot(i)`` aims index ``i`` at part ``i % P``, class ``i // P`` of it."""
+
+    def __init__(self, priors: tuple[str, ...] = ("eye_dcgan", "face_dcgan", "dead_leaves")) -> None:
+        super().__init__()
+        if not priors:
+            raise ValueError("mixed needs at least one prior")
+        self.parts = torch.nn.ModuleList([create_generator(name) for name in priors])
+        self.z_dim = max(g.z_dim for g in self.parts)
+        self.size = min(g.size for g in self.parts)
+        self.slots = [sum(g.class_dim for g in self.parts[:i]) for i in range(len(self.parts))]
+        self.class_dim = sum(g.class_dim for g in self.parts) + len(self.parts)
+
+    def one_hot(self, index: torch.Tensor) -> torch.Tensor:
+        index = index.flatten()
+        out = torch.zeros(index.numel(), self.class_dim)
+        p = len(self.parts)
+        for row, i in enumerate(index.tolist()):
+            part = self.parts[i % p]
+            start = self.slots[i % p]
+            out[row, start:start + part.class_dim] = part.one_hot(torch.tensor([i // p]))[0]
+            out[row, self.class_dim - p + i % p] = 1.0
+        return out
+
+    def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
+        p = len(self.parts)
+        assert class_vector is not None  # class_dim > 0 always: the selector
+        choice = class_vector[:, -p:].argmax(1)
+        out = torch.zeros(z.shape[0], 3, self.size, self.size, dtype=z.dtype)
+        for k, part in enumerate(self.parts):
+            rows = (choice == k).nonzero().flatten()
+            if rows.numel() == 0:
+                continue
+            cvec = class_vector[rows, self.slots[k]:self.slots[k] + part.class_dim] if part.class_dim else None
+            images = part(z[rows, : part.z_dim], cvec)
+            if images.shape[-1] != self.size:
+                images = F.interpolate(images, size=(self.size, self.size), mode="bilinear", antialias=True,
+                                       align_corners=False)
+            out = out.index_put((rows,), images.to(out.dtype) * 2 - 1)
+        return out
+
+
+@register_generator()
+def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0) -> DeadLeaves:
+    """Procedural dead-leaves prior (no data, no download)."""
+    return DeadLeaves(leaves, size, seed)
+
+
+@register_generator()
+def mixed(priors: tuple[str, ...] | list[str] = ("eye_dcgan", "face_dcgan", "dead_leaves")) -> MixedPrior:
+    """Several priors mixed (default: the offline eye and face DCGANs, and dead leaves)."""
+    return MixedPrior(tuple(priors))
