@@ -77,6 +77,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="embedding variants")
     p.add_argument("--split", choices=["val", "test"], default="test", help="where students are measured")
     p.add_argument("--tune-dfme", action="store_true", help="run DFME's grid on val and keep the best (per pair)")
+    p.add_argument("--dfme-grid", nargs="+", default=None, metavar="BATCH,LR,LOSS",
+                   help=f"DFME settings to try (default: the full grid {DFME_GRID})")
     p.add_argument("--output", default="probs", choices=["probs", "topk_probs", "topk_labels", "label"])
     p.add_argument("--k", type=int, default=5, help="k for the top-k output modes")
     p.add_argument("--replay-ratio", type=float, default=4.0, help="student clip-steps per paid query")
@@ -136,20 +138,24 @@ def tuned_dfme(args: argparse.Namespace, pair: str, budget: int) -> tuple[dict[s
     return chosen[at]["setting"], f"tuned on val at {at} queries: {chosen[at]['setting']}"
 
 
-def tune_dfme(args: argparse.Namespace, pair: str, budget: int) -> None:
-    """Every DFME_GRID setting on val (``--seeds``); the best mean val top-1 is kept for that pair and budget."""
+def tune_dfme(args: argparse.Namespace, pair: str, budget: int) -> list[dict[str, Any]]:
+    """Every DFME_GRID setting on val (``--seeds``); the best mean val top-1 is kept for that pair and budget.
+    Returns the best setting's runs (the val ``dfme`` row)."""
     scores = []
-    for batch, lr, loss in itertools.product(*DFME_GRID.values()):
+    grid = ([(int(b), float(lr), loss) for b, lr, loss in (x.split(",") for x in args.dfme_grid)] if args.dfme_grid
+            else itertools.product(*DFME_GRID.values()))
+    for batch, lr, loss in grid:
         over = dfme_setting(batch, lr, loss)
-        top1 = [run(args, pair, "dfme", f"dfme_b{batch}_lr{lr}_{loss}", s, budget, "val", over)["top1"]
-                for s in args.seeds]
-        scores.append((statistics.mean(top1), over))
-    best_top1, best = max(scores, key=lambda x: x[0])
+        rows = [run(args, pair, "dfme", f"dfme_b{batch}_lr{lr}_{loss}", s, budget, "val", over) for s in args.seeds]
+        scores.append((statistics.mean(r["top1"] for r in rows), over, rows))
+    best_top1, best, best_rows = max(scores, key=lambda x: x[0])
     path = args.runs / pair / f"dfme_tuned_{args.output}.json"
     chosen = json.loads(path.read_text()) if path.exists() else {}
-    chosen[str(budget)] = {"setting": best, "val_top1": best_top1, "grid": [{"val_top1": t, **o} for t, o in scores]}
+    grid_rows = [{"val_top1": t, "generator_steps": [r.get("generator_steps") for r in rs], **o} for t, o, rs in scores]
+    chosen[str(budget)] = {"setting": best, "val_top1": best_top1, "grid": grid_rows}
     path.write_text(json.dumps(chosen, indent=2))
     print(f"  [{pair}] DFME at {budget}: best on val {best} ({best_top1:.3f})", flush=True)
+    return best_rows
 
 
 def mean_std(values: list[float]) -> str:
@@ -174,11 +180,13 @@ def main() -> None:
     results: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
     notes: dict[str, str] = {}
     for pair, budget in itertools.product(args.pairs, args.budgets):
-        if args.tune_dfme:
-            tune_dfme(args, pair, budget)
         rows = results.setdefault((pair, budget), {})
+        if args.tune_dfme:
+            rows["dfme"] = tune_dfme(args, pair, budget)
         for seed in args.seeds:  # seeds outermost: an interrupted benchmark still has every method compared
             for name in args.methods:
+                if name == "dfme" and args.tune_dfme:
+                    continue  # the grid's best is the row
                 method, over = METHODS[name]
                 if name == "dfme":
                     over, notes[f"{pair} b{budget} dfme"] = tuned_dfme(args, pair, budget)
