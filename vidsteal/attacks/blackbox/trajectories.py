@@ -41,8 +41,9 @@ class MotionConfig(BaseConfig):
     sprite_scale: float = Field(0.5, gt=0, le=1, description="sprite diameter as a fraction of the frame")
     background_blur: int = Field(8, ge=0, description="sprite layout: the background is low-passed to this many "
                                                         "pixels across (0 keeps it sharp), so the object stands out")
-    # The disc is the default because it measurably helps: on the embedded c3d victim, 4000 queries of disc sprites
-    # made the victim answer 18 classes (3.8 bits of top-1 entropy) against 13 (3.3 bits) for prior silhouettes.
+    # The disc is the default because, on the benchmark v1 c3d victim, 4000 queries of disc sprites made the victim
+    # answer 18 classes (3.8 bits of top-1 entropy) against 13 (3.3 bits) for prior silhouettes. That choice queried
+    # a v1 victim outside any reported budget; no v2 victim (nor a user's) was queried to set any default here.
     sprite_mask: Literal["disc", "prior"] = Field("disc", description="sprite outline: a disc, or the keyframe's "
                                                                       "own bright/dark regions within it")
     jitter: float = Field(0.3, ge=0, description="per-clip random spread of the motion (std, in raw units)")
