@@ -9,7 +9,8 @@ reference study's white-box setting. Query cost: search iterations (see
 of the budget is spent, then one query per pool clip.
 
 Known problem (issue 8): clips that fool the victim with high confidence transfer poorly to real clips. The pool
-therefore mixes sample kinds (``pool.mix``), each kept only if it measurably helps on the real test split:
+therefore mixes sample kinds (``pool.mix``), each to be kept only if it measurably helps on the benchmark's
+validation split (``benchmarks/blackbox.py --split val``; the test split is for the report only):
 
 - ``class``: ``theta_c`` plus Gaussian spread (the per-class distribution), labelled near-one-hot by the victim;
 - ``boundary``: embeddings interpolated between two classes, whose answers are mixed soft labels;
@@ -18,6 +19,7 @@ therefore mixes sample kinds (``pool.mix``), each kept only if it measurably hel
 
 ``pool.select=disagreement`` renders ``candidates`` times more clips than it pays for and queries those on which
 the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated).
+``pool.allocate=rare`` aims pool samples at classes in inverse proportion to how often the victim has answered them.
 """
 
 from __future__ import annotations
