@@ -87,3 +87,17 @@ def test_train_frames_feeds_the_model_a_sorted_random_frame_subset_and_resumes_e
     fit(resumed, data, loss, cfg, seed=3, ckpt_dir=tmp_path)
     for key, value in _state(ref).items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision, dtype", [("32", torch.float32), ("bf16", torch.bfloat16)])
+def test_optim_precision_sets_the_arithmetic_fit_trains_in(tiny_bench, precision, dtype):
+    data = make_split(tiny_bench, "train", 16)
+    seen = []
+
+    def loss(model, clips, target):
+        logits = model(clips)
+        seen.append(logits.dtype)
+        return {"loss": torch.nn.functional.cross_entropy(logits.float(), target)}
+
+    fit(create_model("test_c3d", num_classes=6), data, loss, OptimConfig(epochs=1, batch_size=8, precision=precision))
+    assert seen and set(seen) == {dtype}

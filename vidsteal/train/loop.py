@@ -24,6 +24,7 @@ from vidsteal.data.clips import random_frames
 from vidsteal.train.checkpoint import load_checkpoint, save_checkpoint
 from vidsteal.train.distributed import LossFn, Runtime
 from vidsteal.train.optim import OptimizerName, make_optimizer, set_lr, warmup_cosine
+from vidsteal.train.precision import Precision
 
 class OptimConfig(BaseConfig):
     """Optimiser and schedule (AdamW + linear warm-up + cosine decay by default)."""
@@ -37,6 +38,8 @@ class OptimConfig(BaseConfig):
     grad_clip: float | None = Field(1.0, description="max gradient norm; None disables clipping")
     train_frames: int | None = Field(None, ge=1, description="train on this many random frames of each clip, in "
                                      "order (TSN-style; for per-frame students, ~T/k times cheaper); None: all")
+    precision: Precision = Field("32", description="arithmetic when no runtime is given: auto = bf16 autocast where "
+                                 "the CPU computes it natively (~1.6-2x faster training there), else float32")
 
 
 class Callback:
@@ -88,7 +91,7 @@ def fit(
         device: used when no ``runtime`` is given (single process, float32).
         runtime: device, torchrun ranks, mixed precision and gradient accumulation (:mod:`vidsteal.train.distributed`).
     """
-    rt = runtime or Runtime(device, precision="32")
+    rt = runtime or Runtime(device, precision=cfg.precision)
     if len(dataset) == 0:
         raise ValueError("cannot train on an empty dataset")
     net = rt.prepare(model.train())
