@@ -132,3 +132,14 @@ def test_per_frame_ceiling_counts_the_classes_that_share_a_look():
 
     assert per_frame_ceiling(BenchmarkConfig()) == pytest.approx((14 + 6 / 2) / 20)
     assert per_frame_ceiling(BenchmarkConfig(kind="motion")) == pytest.approx(1 / 5)
+
+
+def test_scene_contrast_sets_how_far_apart_a_scenes_two_colours_are():
+    def spread(contrast):  # per clip, how much the first frame's pixels vary: mostly the scene (tiny objects)
+        cfg = BenchmarkConfig(frames=2, size=16, noise=0.0, scene_contrast=contrast, object_size=(0.05, 0.05))
+        clips = make_split(cfg, "val", 60).clips[:, 0].float()
+        return clips.flatten(2).std(2).mean().item()  # over pixels, per channel
+
+    assert spread((0.4, 0.5)) > 1.3 * spread((0.05, 0.1))
+    with pytest.raises(ValueError, match="scene_contrast"):
+        BenchmarkConfig(scene_contrast=(0.3, 0.6))

@@ -108,7 +108,8 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
     scene = torch.tensor([SCENES.index(p[2]) for p in parts], dtype=torch.long)
     # Scene: two close colours mixed by the scene's pattern, its own orientation, period and phase.
     bg_a = torch.rand(n, 3, generator=g) * 0.8 + 0.1
-    step = (0.12 + 0.13 * torch.rand(n, 3, generator=g)) * (torch.randint(0, 2, (n, 3), generator=g) * 2 - 1)
+    lo_c, hi_c = cfg.scene_contrast
+    step = (lo_c + (hi_c - lo_c) * torch.rand(n, 3, generator=g)) * (torch.randint(0, 2, (n, 3), generator=g) * 2 - 1)
     bg_b = torch.where((bg_a + step - 0.5).abs() <= 0.5, bg_a + step, bg_a - step)  # always visible, in [0, 1]
     bg_angle = torch.rand(n, generator=g) * 2 * math.pi
     bg_params = torch.stack([4 + 4 * torch.rand(n, generator=g), torch.rand(n, generator=g) * 2 * math.pi], 1)

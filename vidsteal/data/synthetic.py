@@ -43,6 +43,9 @@ class BenchmarkConfig(BaseConfig):
     size: int = Field(32, ge=16, description="frame height = width in pixels")
     noise: float = Field(0.04, ge=0, description="std of per-pixel Gaussian noise (in [0,1] units)")
     drift: float = Field(0.35, ge=0, description="max camera drift in pixels per frame, applied to every class")
+    scene_contrast: tuple[float, float] = Field((0.25, 0.4), description="v2: range of the per-channel step between "
+                                                "a scene's two colours (at 0.12-0.25 scenes were the cue c3d_small "
+                                                "confused most, under the pixel noise)")
     object_size: tuple[float, float] = Field((0.2, 0.3), description="object radius range, fraction of the frame "
                                              "(objects much smaller than this starve per-frame students of shape)")
 
@@ -59,6 +62,13 @@ class BenchmarkConfig(BaseConfig):
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not 0 < value[0] <= value[1] <= 0.45:
             raise ValueError(f"object_size must be 0 < low <= high <= 0.45, got {value}")
+        return value
+
+    @field_validator("scene_contrast")
+    @classmethod
+    def _contrast(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1] <= 0.5:  # <= 0.5: one of bg +- step always stays inside [0, 1]
+            raise ValueError(f"scene_contrast must be 0 < low <= high <= 0.5, got {value}")
         return value
 
     def classes(self) -> list[str]:
