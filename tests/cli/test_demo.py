@@ -25,6 +25,15 @@ def test_demo_quick_writes_a_report_consistent_with_its_metrics(tmp_path):
     row = study["rows"]["black-box distil (class embeddings, query-only)"]
     assert row[next(iter(row))]["top1"] == pytest.approx(metrics["metrics"]["top1"])
     assert row[next(iter(row))]["queries"] == metrics["queries"] <= study["config"]["blackbox_budget"]
+    # The account: every run's paid queries (equal to its query log) against its budget, the search's outcome.
+    spent = {(r["method"], r["seed"]): r for r in study["spent"]}
+    assert spent[("embeddings", 0)]["paid"] == metrics["metrics"]["ledger"]["paid"] == metrics["queries"]
+    assert spent[("embeddings", 0)]["budget"] == study["config"]["blackbox_budget"]
+    search = metrics["metrics"]["search"]
+    assert spent[("embeddings", 0)]["classes_reached"] == search["classes_reached"]
+    assert spent[("embeddings", 0)]["search_queries"] == search["search_queries"]
+    assert {"noise", "dfme", "ceiling", "grey box"} <= {method for method, _ in spent}
+    assert "What each attack did" in md and "chosen on the benchmark's val split" in md
     rerun = subprocess.run([sys.executable, "-m", "vidsteal.cli", "report", str(run)], capture_output=True, text=True)
     assert rerun.returncode == 0 and (run / "report.md").read_text() == md
     # The ceiling sits beside the victim: the same student and budget on the victim's own distribution.

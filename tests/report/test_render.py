@@ -41,3 +41,20 @@ def test_missing_figure_and_missing_study_are_clear_errors(tmp_path):
         write_report(_study(), tmp_path)
     with pytest.raises(FileNotFoundError, match="no study.json"):
         rerender(tmp_path / "nothing")
+
+
+def test_report_says_what_each_attack_paid_and_how_far_its_search_got(tmp_path):
+    from vidsteal.report.study import Spent
+
+    study = _study().model_copy(update={"figures": [], "spent": [
+        Spent(pair="c3d_small-frame_cnn", method="embeddings", seed=s, budget=2500, paid=2500, classes=20,
+              classes_reached=r, threshold=0.9, search_queries=q) for s, r, q in ((0, 14, 1000), (1, 15, 900))]
+        + [Spent(pair="c3d_small-frame_cnn", method="noise", seed=0, budget=2500, paid=2500)]})
+    md, page = write_report(study, tmp_path)
+    for doc in (md.read_text(), page.read_text()):
+        assert "What each attack did" in doc and "2,500 / 2,500" in doc
+        assert "14/20 at 0.90; 15/20 at 0.90" in doc and "1,000; 900" in doc
+    row = next(line for line in md.read_text().splitlines() if "| embeddings |" in line)
+    assert row.startswith("| c3d_small-frame_cnn | embeddings | 0, 1 |")
+    noise = next(line for line in md.read_text().splitlines() if "| noise |" in line)
+    assert noise.endswith("| – | – |")  # no search: nothing claimed

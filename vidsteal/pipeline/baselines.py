@@ -26,6 +26,12 @@ from vidsteal.train.loop import Callback, OptimConfig
 from vidsteal.train.supervised import SupervisedConfig, train_supervised
 
 
+def _demo_recipe() -> SupervisedConfig:
+    from vidsteal.pipeline.study import demo_victim  # the study imports the attacks: load it only when asked
+
+    return demo_victim("c3d_small")
+
+
 class BaselineModel(BaseConfig):
     arch: str
     role: str = Field(description="victim, or the baseline this model stands for")
@@ -36,9 +42,9 @@ class BaselinesConfig(BaseConfig):
     """Defaults = the demo victims' recipe (``StudyConfig.victim``), so the victim row is the demo's cached victim."""
 
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
-    train_size: int = 4000
-    test_size: int = 2000
-    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(epochs=8))
+    train_size: int = Field(default_factory=lambda: _demo_recipe().train_size)
+    test_size: int = Field(default_factory=lambda: _demo_recipe().test_size)
+    optim: OptimConfig = Field(default_factory=lambda: _demo_recipe().optim)
     models: tuple[BaselineModel, ...] = (
         BaselineModel(arch="c3d_small", role="victim"),
         BaselineModel(arch="frame_cnn", role="per-frame student, real labels"),

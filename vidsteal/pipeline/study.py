@@ -8,6 +8,7 @@ re-running it only re-renders the report.
 from __future__ import annotations
 
 import functools
+import json
 import resource
 import statistics
 import time
@@ -20,7 +21,7 @@ from pydantic import Field, TypeAdapter
 from vidsteal import runs
 from vidsteal.attacks.base import Progress
 from vidsteal.attacks.greybox import GreyboxConfig
-from vidsteal.config import BaseConfig
+from vidsteal.config import BaseConfig, load_config
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.victims import embedded_victim
@@ -29,7 +30,7 @@ from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.models import read_card
 from vidsteal.report.plots import clip_grid, curves_plot, sparsity_plot
 from vidsteal.report.render import write_report
-from vidsteal.report.study import Cell, Figure, Study, VictimInfo
+from vidsteal.report.study import Cell, Figure, Spent, Study, VictimInfo
 from vidsteal.train.loop import Callback, OptimConfig
 from vidsteal.train.supervised import SupervisedConfig
 
@@ -44,6 +45,16 @@ class StudyPair(BaseConfig):
     victim: str = Field(description="victim architecture, trained on the embedded benchmark")
     student: str = Field(description="student architecture")
     student_kwargs: dict[str, Any] = Field(default_factory=dict, description="student builder arguments")
+    budget: int | None = Field(None, ge=1, description="black-box queries per method and seed for this pair "
+                               "(default: the study's blackbox_budget)")
+    greybox: bool = Field(True, description="also run the grey-box attack on this pair")
+    attack: dict[str, Any] = Field(default_factory=dict, description="changes to blackbox_attack for this pair, "
+                                   "merged one level deep (e.g. {distill: {train_frames: null}} for a 3D student)")
+
+    @property
+    def key(self) -> str:
+        """Names the pair's column and run folders: one victim may be attacked with several students."""
+        return f"{self.victim}-{self.student}"
 
 
 RECIPE = Path(__file__).with_name("demo.yaml")  # the demo recipe (configs/demo.yaml links to it)
@@ -67,6 +78,9 @@ class StudyConfig(BaseConfig):
 
     pairs: tuple[StudyPair, ...] = _demo("pairs", tuple[StudyPair, ...], "(victim, student) architecture pairs")
     victim: SupervisedConfig = _demo("victim", SupervisedConfig, "how every victim is trained; arch is set per pair")
+    victim_overrides: dict[str, dict[str, Any]] = _demo("victim_overrides", dict[str, dict[str, Any]],
+                                                        "per victim architecture, dotted keys of that recipe to "
+                                                        "change, e.g. {swin3d_small: {optim.lr: 0.001}}")
     seeds: tuple[int, ...] = _demo("seeds", tuple[int, ...], "every attack runs once per seed")
     blackbox_methods: tuple[str, ...] = _demo("blackbox_methods", tuple[str, ...], "registered black-box attacks")
     blackbox_budget: int = _demo("blackbox_budget", int, "victim queries per black-box method and seed", ge=1)
@@ -93,9 +107,11 @@ class StudyConfig(BaseConfig):
                    )
 
 
-def demo_victim(arch: str) -> SupervisedConfig:
-    """The recipe ``vidsteal demo`` trains ``arch`` with, so benchmarks share its cached victims."""
-    return StudyConfig().victim.model_copy(update={"arch": arch})
+def demo_victim(arch: str, cfg: StudyConfig | None = None) -> SupervisedConfig:
+    """The recipe ``vidsteal demo`` (or ``cfg``) trains ``arch`` with, so benchmarks share its cached victims."""
+    cfg = cfg or StudyConfig()
+    changes = [f"{key}={json.dumps(value)}" for key, value in cfg.victim_overrides.get(arch, {}).items()]
+    return load_config(SupervisedConfig, None, [*changes, f"arch={arch}"], base=cfg.victim)
 
 
 def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
@@ -105,6 +121,14 @@ def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
                 top1_std=statistics.stdev(top1) if len(top1) > 1 else None, seeds=len(top1))
 
 
+def pair_attack(cfg: StudyConfig, pair: StudyPair) -> dict[str, Any]:
+    """The black-box overrides for ``pair``: the study's, with the pair's own merged one level deep."""
+    out = dict(cfg.blackbox_attack)
+    for key, value in pair.attack.items():
+        out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
+    return out
+
+
 def _shared(attack: dict[str, Any]) -> dict[str, Any]:
     """The part of the black-box overrides every method understands (schedule, clip shape, checkpoints)."""
     return {k: v for k, v in attack.items() if k in ("distill", "frames", "size", "chunk")}
@@ -112,14 +136,34 @@ def _shared(attack: dict[str, Any]) -> dict[str, Any]:
 
 def _blackbox_seeds(cfg: StudyConfig, pair: StudyPair, victim_path: Path, method: str, attack: dict[str, Any],
                     tag: str, run_dir: Path, progress: Progress | None) -> list[dict[str, Any]]:
-    """One black-box run per seed of ``cfg`` at the study's budget, in ``blackbox/<victim>_<tag>_seed<s>``."""
+    """One black-box run per seed of ``cfg`` at the pair's budget, in ``blackbox/<pair>_<tag>_seed<s>``."""
     outs = []
     for seed in cfg.seeds:
         job = BlackboxJob(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
-                          method=method, attack={**attack, "budget": cfg.blackbox_budget, "seed": seed},
+                          method=method, attack={**attack, "budget": pair.budget or cfg.blackbox_budget, "seed": seed},
                           test_size=cfg.test_size)
-        outs.append(run_blackbox(job, run_dir / "blackbox" / f"{pair.victim}_{tag}_seed{seed}", progress))
+        outs.append(run_blackbox(job, run_dir / "blackbox" / f"{pair.key}_{tag}_seed{seed}", progress))
     return outs
+
+
+SPLIT_NOTE = ("Settings (the victims' recipe, budgets and attack knobs in vidsteal/pipeline/demo.yaml) were chosen on "
+              "the benchmark's val split; the test split is used only for the numbers reported here.")
+
+
+def spent_record(pair: str, method: str, seed: int, budget: int, out: dict[str, Any]) -> Spent:
+    """What one finished run (its ``metrics.json``) paid; a count that disagrees with its query log, or a run that
+    paid more than its budget, is an error: the report must never show queries that were not logged."""
+    m = out["metrics"]
+    paid = m["paid"] if "paid" in m else out["queries"]
+    logged = (m.get("ledger") or {}).get("paid")
+    if logged != paid or paid > budget:
+        raise RuntimeError(f"{pair} {method} seed {seed}: paid {paid} queries, the query log holds {logged}, "
+                           f"budget {budget}")
+    search = m.get("search") or {}
+    return Spent(pair=pair, method=method, seed=seed, budget=budget, paid=paid,
+                 classes=search["classes_reached"] + len(search["never_reached"]) if search else None,
+                 classes_reached=search.get("classes_reached"), threshold=search.get("threshold"),
+                 search_queries=search.get("search_queries"))
 
 
 def _real_clips(cfg: StudyConfig, per_figure: int = 12) -> bytes:
@@ -138,75 +182,83 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
     rows: dict[str, dict[str, list]] = {}
     figures: dict[str, bytes] = {}
     for pair in cfg.pairs:
-        vcfg = cfg.victim.model_copy(update={"arch": pair.victim})
+        vcfg = demo_victim(pair.victim, cfg)
         cbs = (victim_callbacks(pair.victim, vcfg.optim.epochs),) if victim_callbacks else ()
         victim_path = embedded_victim(pair.victim, run_dir.parent, vcfg, callbacks=cbs)
-        curves: dict[str, list[dict[str, float]]] = {}
-        victim_top1 = None
-        for method in cfg.blackbox_methods:
-            outs = _blackbox_seeds(cfg, pair, victim_path, method, cfg.blackbox_attack, method, run_dir, progress)
-            for out in outs:
-                m = out["metrics"]
-                victim_top1 = m.get("victim_top1", victim_top1)
-                rows.setdefault(BLACKBOX_ROWS.get(method, method), {}).setdefault(pair.victim, []).append(
-                    (m, out["queries"]))
-            curves[method] = outs[0]["curve"]
-        ceiling = None
-        if cfg.ceiling:
-            outs = _blackbox_seeds(cfg, pair, victim_path, "reference", _shared(cfg.blackbox_attack), "ceiling",
-                                   run_dir, progress)
-            curves["ceiling (victim's distribution)"] = outs[0]["curve"]
-            ceiling = statistics.fmean(out["metrics"]["top1"] for out in outs)
-        samples = run_dir / "blackbox" / f"{pair.victim}_{cfg.blackbox_methods[0]}_seed{cfg.seeds[0]}" / "samples"
-        if (samples / "all.png").exists():
-            name = f"synthetic_{pair.victim}.png"
-            figures[name] = (samples / "all.png").read_bytes()
-            study.figures.append(Figure(title=f"Synthetic clips, {pair.victim} ({cfg.blackbox_methods[0]})",
-                                        file=name, caption="Per victim class, the paid clip the victim scored "
-                                        "highest for it (frames left to right); compare with the real clips."))
-        sparsity: dict[str, list[dict[str, float]]] = {}
-        for seed in cfg.seeds:
-            gcfg = GreyboxRun(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
-                              test_size=cfg.test_size,
-                              attack=cfg.greybox.model_copy(update={"seed": seed}))
-            result = run_greybox(gcfg, run_dir / "greybox", progress=progress)
-            for key, label in GREYBOX_ROWS.items():
-                if isinstance(result.metrics.get(key), dict):
-                    queries = 0 if key == "scratch" else result.queries
-                    rows.setdefault(label, {}).setdefault(pair.victim, []).append((result.metrics[key], queries))
-            victim_top1 = result.metrics.get("victim_top1", victim_top1)
-            if seed == cfg.seeds[0]:
-                for row in result.curve:
-                    if "sparsity" in row and row.get("top1") is not None:
-                        sparsity.setdefault(str(row.get("kind", "ticket")), []).append(row)
-        card = read_card(victim_path)
-        if pair.victim == cfg.pairs[0].victim:
-            study.notes.append(f"Chance is {100 / card.num_classes:.1f}% ({card.num_classes} classes); every number is "
-                               f"measured on {cfg.test_size} held-out clips the students never saw.")
-        if pair.student.startswith("frame_") and card.dataset is not None:
-            ceiling_top1 = per_frame_ceiling(BenchmarkConfig.model_validate(card.dataset))
-            study.notes.append(f"{pair.student} classifies frames and averages them: it cannot see motion, so it "
-                               f"can only guess among classes that share a look, and even a perfect per-frame "
-                               f"student is near {100 * ceiling_top1:.0f}% top-1 on this benchmark; compare its "
-                               "cells with the ceiling row, not with the victim.")
-        study.victims[pair.victim] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0,
-                                                ceiling_top1=ceiling)
-        name = f"curves_{pair.victim}.png"
-        figures[name] = curves_plot(curves, f"{pair.victim} → {pair.student}: black box", victim_top1,
-                                    chance=1 / card.num_classes)
-        study.figures.append(Figure(title=f"Accuracy vs queries, {pair.victim}", file=name,
-                                    caption="Held-out top-1 of the student while the attack pays queries."))
-        if sparsity:
-            name = f"sparsity_{pair.victim}.png"
-            figures[name] = sparsity_plot(sparsity, f"{pair.victim} → {pair.student}: lottery ticket")
-            study.figures.append(Figure(title=f"Sparsity vs accuracy, {pair.victim}", file=name,
-                                        caption="IMP levels (winning ticket) against the random re-init control."))
+        _study_pair(cfg, pair, victim_path, run_dir, progress, study, rows, figures)
+    study.notes.append(SPLIT_NOTE)
     figures["real_clips.png"] = _real_clips(cfg)
     study.figures.append(Figure(title="Real clips (held-out split)", file="real_clips.png",
                                 caption="One test clip per class of the embedded benchmark, frames left to right."))
-    for label, per_victim in rows.items():
-        study.rows[label] = {v: _cell([m for m, _ in vals], max(q for _, q in vals)) for v, vals in per_victim.items()}
+    for label, per_pair in rows.items():
+        study.rows[label] = {k: _cell([m for m, _ in vals], max(q for _, q in vals)) for k, vals in per_pair.items()}
     study.wall_seconds = time.perf_counter() - start
     study.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_report(study, run_dir, figures)
     return study
+
+
+def _study_pair(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir: Path, progress: Progress | None,
+                study: Study, rows: dict[str, dict[str, list]], figures: dict[str, bytes]) -> None:
+    """Every attack of the study on one (victim, student) pair: its cells, its account and its figures."""
+    key, title = pair.key, f"{pair.victim} → {pair.student}"
+    curves: dict[str, list[dict[str, float]]] = {}
+    victim_top1 = None
+    budget, attack = pair.budget or cfg.blackbox_budget, pair_attack(cfg, pair)
+    for method in cfg.blackbox_methods:
+        outs = _blackbox_seeds(cfg, pair, victim_path, method, attack, method, run_dir, progress)
+        for seed, out in zip(cfg.seeds, outs):
+            m = out["metrics"]
+            victim_top1 = m.get("victim_top1", victim_top1)
+            rows.setdefault(BLACKBOX_ROWS.get(method, method), {}).setdefault(key, []).append((m, out["queries"]))
+            study.spent.append(spent_record(key, method, seed, budget, out))
+        curves[method] = outs[0]["curve"]
+    ceiling = None
+    if cfg.ceiling:
+        outs = _blackbox_seeds(cfg, pair, victim_path, "reference", _shared(attack), "ceiling",
+                               run_dir, progress)
+        curves["ceiling (victim's distribution)"] = outs[0]["curve"]
+        ceiling = statistics.fmean(out["metrics"]["top1"] for out in outs)
+        study.spent += [spent_record(key, "ceiling", seed, budget, out) for seed, out in zip(cfg.seeds, outs)]
+    samples = run_dir / "blackbox" / f"{key}_{cfg.blackbox_methods[0]}_seed{cfg.seeds[0]}" / "samples"
+    if (samples / "all.png").exists():
+        name = f"synthetic_{key}.png"
+        figures[name] = (samples / "all.png").read_bytes()
+        study.figures.append(Figure(title=f"Synthetic clips, {title} ({cfg.blackbox_methods[0]})", file=name,
+                                    caption="Per victim class, the paid clip the victim scored highest for it "
+                                    "(frames left to right); compare with the real clips."))
+    sparsity: dict[str, list[dict[str, float]]] = {}
+    for seed in cfg.seeds if pair.greybox else ():
+        gcfg = GreyboxRun(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
+                          test_size=cfg.test_size, attack=cfg.greybox.model_copy(update={"seed": seed}))
+        result = run_greybox(gcfg, run_dir / "greybox", progress=progress)
+        study.spent.append(spent_record(key, "grey box", seed, cfg.greybox.budget, result.as_dict()))
+        for stage, label in GREYBOX_ROWS.items():
+            if isinstance(result.metrics.get(stage), dict):
+                queries = 0 if stage == "scratch" else result.queries
+                rows.setdefault(label, {}).setdefault(key, []).append((result.metrics[stage], queries))
+        victim_top1 = result.metrics.get("victim_top1", victim_top1)
+        if seed == cfg.seeds[0]:
+            for row in result.curve:
+                if "sparsity" in row and row.get("top1") is not None:
+                    sparsity.setdefault(str(row.get("kind", "ticket")), []).append(row)
+    card = read_card(victim_path)
+    if pair == cfg.pairs[0]:
+        study.notes.append(f"Chance is {100 / card.num_classes:.1f}% ({card.num_classes} classes); every number is "
+                           f"measured on {cfg.test_size} held-out clips the students never saw.")
+    if pair.student.startswith("frame_") and card.dataset is not None:
+        ceiling_top1 = per_frame_ceiling(BenchmarkConfig.model_validate(card.dataset))
+        study.notes.append(f"{pair.student} classifies frames and averages them: it cannot see motion, so it can only "
+                           f"guess among classes that share a look, and even a perfect per-frame student is near "
+                           f"{100 * ceiling_top1:.0f}% top-1 on this benchmark; compare its cells with the ceiling "
+                           "row, not with the victim.")
+    study.victims[key] = VictimInfo(arch=pair.victim, student=pair.student, top1=victim_top1 or 0.0,
+                                    ceiling_top1=ceiling)
+    figures[f"curves_{key}.png"] = curves_plot(curves, f"{title}: black box", victim_top1,
+                                               chance=1 / card.num_classes)
+    study.figures.append(Figure(title=f"Accuracy vs queries, {title}", file=f"curves_{key}.png",
+                                caption="Held-out top-1 of the student while the attack pays queries."))
+    if sparsity:
+        figures[f"sparsity_{key}.png"] = sparsity_plot(sparsity, f"{title}: lottery ticket")
+        study.figures.append(Figure(title=f"Sparsity vs accuracy, {title}", file=f"sparsity_{key}.png",
+                                    caption="IMP levels (winning ticket) against the random re-init control."))

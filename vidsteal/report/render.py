@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from vidsteal.report.study import REFERENCE_TABLE, Study
+from vidsteal.report.study import REFERENCE_TABLE, Study, Table
 
 
 def _fmt(value: float | None, pct: bool = True) -> str:
@@ -27,13 +27,46 @@ def _cell_text(study: Study, method: str, victim: str) -> str:
 def table_rows(study: Study) -> tuple[list[str], list[list[str]]]:
     """Header and body of the main table: methods x victims, cells 'top-1 / agreement / queries'."""
     victims = list(study.victims)
-    header = ["method"] + [f"{v} → {study.victims[v].student}" for v in victims]
+    header = ["method"] + [f"{study.victims[v].arch} → {study.victims[v].student}" for v in victims]
     body = [["victim's own top-1"] + [_fmt(study.victims[v].top1) for v in victims]]
     if any(study.victims[v].ceiling_top1 is not None for v in victims):
         body.append(["ceiling (same budget, victim's own distribution)"]
                     + [_fmt(study.victims[v].ceiling_top1) for v in victims])
     body += [[method] + [_cell_text(study, method, v) for v in victims] for method in study.rows]
     return header, body
+
+
+def spent_rows(study: Study) -> tuple[list[str], list[list[str]]]:
+    """Header and body of the account table: per pair and method, over its seeds, the queries paid against the
+    budget and, for searches, the classes that reached the confidence threshold and the queries the search spent."""
+    groups: dict[tuple[str, str], list] = {}
+    for rec in study.spent:
+        groups.setdefault((rec.pair, rec.method), []).append(rec)
+    header = ["pair", "method", "seeds", "queries paid / budget", "classes at threshold", "search queries"]
+    body = []
+    for (pair, method), recs in groups.items():
+        paid = sorted({f"{r.paid:,} / {r.budget:,}" for r in recs})
+        reached = [f"{r.classes_reached}/{r.classes} at {r.threshold:.2f}" for r in recs if r.classes is not None]
+        search = [f"{r.search_queries:,}" for r in recs if r.search_queries is not None]
+        body.append([pair, method, ", ".join(str(r.seed) for r in recs), "; ".join(paid),
+                     "; ".join(reached) or "–", "; ".join(search) or "–"])
+    return header, body
+
+
+def _reference_rows() -> tuple[list[str], list[list[str]]]:
+    cols = list(next(iter(REFERENCE_TABLE.values())))
+    return ["method"] + cols, [[m] + [_fmt(v[c]) for c in cols] for m, v in REFERENCE_TABLE.items()]
+
+
+def _tables(study: Study) -> list[Table]:
+    """The study's own tables, after the account of what each attack paid (when the study has one)."""
+    if not study.spent:
+        return list(study.tables)
+    header, body = spent_rows(study)
+    return [Table(title="What each attack did", header=header, body=body,
+                  caption="Per pair and method, over its seeds: queries paid against the budget (every count equals "
+                          "the run's query log) and, for searches, the classes that reached the confidence threshold "
+                          "and the queries the search spent."), *study.tables]
 
 
 def render_markdown(study: Study) -> str:
@@ -45,11 +78,8 @@ def render_markdown(study: Study) -> str:
         lines += ["Cells: student top-1 on held-out clips / agreement with the victim / victim queries paid"
                   + (f" (mean ± std over seeds {study.seeds})." if len(study.seeds) > 1 else "."), ""]
         lines += _md_table(header, body)
-        ref_cols = list(next(iter(REFERENCE_TABLE.values())))
-        lines += ["", "Reference study (Kinetics scale, student top-1):", ""]
-        lines += _md_table(["method"] + ref_cols, [[m] + [_fmt(v[c]) for c in ref_cols]
-                                                   for m, v in REFERENCE_TABLE.items()])
-    for table in study.tables:
+        lines += ["", "Reference study (Kinetics scale, student top-1):", ""] + _md_table(*_reference_rows())
+    for table in _tables(study):
         lines += ["", f"## {table.title}", "", table.caption, ""] + _md_table(table.header, table.body)
     for fig in study.figures:
         lines += ["", f"## {fig.title}", "", f"![{fig.title}](figures/{fig.file})", "", fig.caption]
@@ -82,9 +112,7 @@ def _html_table(header: list[str], body: list[list[str]]) -> str:
 def render_html(study: Study, figures_dir: Path) -> str:
     """One file with every figure embedded as a data URI, so the report can be mailed."""
     header, body = table_rows(study)
-    ref_cols = list(next(iter(REFERENCE_TABLE.values())))
-    ref = _html_table(["method"] + ref_cols,
-                      [[m] + [_fmt(v[c]) for c in ref_cols] for m, v in REFERENCE_TABLE.items()])
+    ref = _html_table(*_reference_rows())
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(study.title)}</title>"
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(study.title)}</h1>"]
     if study.command:
@@ -93,7 +121,7 @@ def render_html(study: Study, figures_dir: Path) -> str:
         parts.append("<p>Cells: student top-1 on held-out clips / agreement with the victim / victim queries paid.</p>")
         parts.append(_html_table(header, body))
         parts.append(f"<p>Reference study (Kinetics scale, student top-1):</p>{ref}")
-    for table in study.tables:
+    for table in _tables(study):
         parts.append(f"<h2>{html.escape(table.title)}</h2><p>{html.escape(table.caption)}</p>"
                      + _html_table(table.header, table.body))
     for fig in study.figures:

@@ -32,6 +32,20 @@ class VictimInfo(BaseModel):
     ceiling_top1: float | None = Field(None, description="student distilled on the victim's own distribution")
 
 
+class Spent(BaseModel):
+    """What one attack run paid against its budget and, for a class-embedding search, how far the search got."""
+
+    pair: str
+    method: str
+    seed: int
+    budget: int
+    paid: int = Field(description="victim queries paid; equal to the run's query log (checked when recorded)")
+    classes: int | None = Field(None, description="victim classes the search looked for")
+    classes_reached: int | None = Field(None, description="classes whose search reached the confidence threshold")
+    threshold: float | None = None
+    search_queries: int | None = Field(None, description="queries the search spent (the rest went to distillation)")
+
+
 class Figure(BaseModel):
     title: str
     file: str = Field(description="PNG file name inside the report's figures/ folder")
@@ -55,6 +69,7 @@ class Study(BaseModel):
     rows: dict[str, dict[str, Cell]] = Field(default_factory=dict, description="method -> victim -> cell")
     figures: list[Figure] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list, description="further tables, after the main one")
+    spent: list[Spent] = Field(default_factory=list, description="per attack run: queries paid, search outcome")
     notes: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)
     wall_seconds: float | None = None

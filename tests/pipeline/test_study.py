@@ -1,0 +1,55 @@
+import pytest
+
+from vidsteal.pipeline.study import StudyConfig, StudyPair, pair_attack, spent_record
+
+
+def _out(paid, logged, search=None):
+    metrics = {"paid": paid, "ledger": {"paid": logged, "hits": 0}}
+    if search is not None:
+        metrics["search"] = search
+    return {"metrics": metrics, "queries": paid}
+
+
+def test_a_run_is_recorded_with_its_paid_queries_and_search_outcome():
+    search = {"threshold": 0.9, "search_queries": 400, "classes_reached": 3, "never_reached": ["a", "b"]}
+    rec = spent_record("v-s", "embeddings", 1, 500, _out(500, 500, search))
+    assert (rec.paid, rec.budget, rec.seed) == (500, 500, 1)
+    assert (rec.classes, rec.classes_reached, rec.search_queries, rec.threshold) == (5, 3, 400, 0.9)
+    plain = spent_record("v-s", "noise", 0, 500, _out(250, 250))
+    assert plain.classes is None and plain.search_queries is None
+
+
+@pytest.mark.parametrize("paid, logged, budget", [(500, 499, 500), (500, None, 500), (501, 501, 500)])
+def test_a_count_the_query_log_does_not_hold_or_an_overspent_budget_is_an_error(paid, logged, budget):
+    with pytest.raises(RuntimeError, match="query log"):
+        spent_record("v-s", "embeddings", 0, budget, _out(paid, logged))
+
+
+def test_pairs_sharing_a_victim_have_their_own_key_and_budget():
+    cfg = StudyConfig()
+    keys = [pair.key for pair in cfg.pairs]
+    assert len(set(keys)) == len(keys) == 3
+    assert {p.victim for p in cfg.pairs if p.student == "c3d_student"} == {"c3d_small"}
+    assert StudyPair(victim="a", student="b", budget=7).budget == 7
+
+
+def test_victim_overrides_change_one_architecture_recipe_only():
+    from vidsteal.config import ConfigError
+    from vidsteal.pipeline.study import demo_victim
+
+    cfg = StudyConfig(victim_overrides={"swin3d_small": {"optim.lr": 0.0005, "train_size": 10}})
+    swin, c3d = demo_victim("swin3d_small", cfg), demo_victim("c3d_small", cfg)
+    assert (swin.arch, swin.optim.lr, swin.train_size) == ("swin3d_small", 0.0005, 10)
+    assert (c3d.arch, c3d.optim, c3d.train_size) == ("c3d_small", cfg.victim.optim, cfg.victim.train_size)
+    with pytest.raises(ConfigError, match="optim.lrr"):
+        demo_victim("swin3d_small", StudyConfig(victim_overrides={"swin3d_small": {"optim.lrr": 1}}))
+
+
+def test_a_3d_student_pair_trains_on_every_frame_and_keeps_the_rest_of_the_schedule():
+    cfg = StudyConfig()
+    (pair,) = [p for p in cfg.pairs if p.student == "c3d_student"]
+    frame = pair_attack(cfg, cfg.pairs[0])["distill"]
+    video = pair_attack(cfg, pair)["distill"]
+    assert frame["train_frames"] == 2 and video["train_frames"] is None  # 2 frames would starve a 3D student
+    assert {k: v for k, v in video.items() if k != "train_frames"} == {k: v for k, v in frame.items()
+                                                                        if k != "train_frames"}
