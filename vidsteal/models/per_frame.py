@@ -39,8 +39,10 @@ class PerFrame(nn.Module):
 def _cnn2d(widths: tuple[int, ...]) -> nn.Sequential:
     layers, cin = [], 3
     for width in widths:
-        layers += [nn.Conv2d(cin, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-        layers.append(nn.MaxPool2d(2))
+        # Pool before ReLU: the same outputs and gradients as conv-BN-ReLU-pool (max and ReLU commute), with the ReLU
+        # on a quarter of the pixels (~10% of a student step on the CPU). No parameter moves: old weights load.
+        layers += [nn.Conv2d(cin, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.MaxPool2d(2),
+                   nn.ReLU(inplace=True)]
         cin = width
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 

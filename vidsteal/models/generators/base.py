@@ -63,6 +63,21 @@ class ImageGenerator(nn.Module, ABC):
         out = self._generate(z, class_vector)
         return (out.float() + 1).mul(0.5).clamp(0, 1)
 
+    @staticmethod
+    def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        """``layers(x)``, except that under CPU bf16 autocast the layers fed at most 4x4 pixels run in float32.
+
+        A DCGAN's first transposed convolutions (many channels, few pixels) ran ~2x *slower* in oneDNN's bf16 than
+        in float32 (eye DCGAN, 1024 -> 512 channels at 4x4: 9.2 vs 4.1 ms of CPU per image), the later ones ~2.5x
+        faster; keeping the first ones exact saves ~25% of the prior's time and is never less precise."""
+        for layer in layers:
+            if x.shape[-1] <= 4 and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+                with torch.autocast("cpu", enabled=False):
+                    x = layer(x.float())
+            else:
+                x = layer(x)
+        return x
+
     @abstractmethod
     def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
         """Raw generator output in ``[-1, 1]`` (tanh), ``(N, 3, size, size)``."""

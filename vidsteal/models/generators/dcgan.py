@@ -37,7 +37,7 @@ class EyeDCGAN(ImageGenerator):
     def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
         # The packaged forward squeezes z, which breaks a batch of one; feed its layer stack directly.
         x = torch.cat([z, class_vector], dim=1)  # type: ignore[list-item]
-        return self.net.main(x.view(z.shape[0], -1, 1, 1))
+        return self.run_layers(self.net.main, x.view(z.shape[0], -1, 1, 1))
 
 
 class FaceDCGAN(ImageGenerator):
@@ -53,7 +53,7 @@ class FaceDCGAN(ImageGenerator):
         self.net.load_state_dict(state["netG_state_dict"])
 
     def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+        return self.run_layers(self.net.main, z.view(z.shape[0], -1, 1, 1))
 
 
 class TinyDCGAN(ImageGenerator):
@@ -78,7 +78,7 @@ class TinyDCGAN(ImageGenerator):
 
     def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
         x = z if class_vector is None or self.class_dim == 0 else torch.cat([z, class_vector], 1)
-        return self.net(x.view(z.shape[0], -1, 1, 1))
+        return self.run_layers(self.net, x.view(z.shape[0], -1, 1, 1))
 
 
 @register_generator()

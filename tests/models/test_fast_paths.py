@@ -1,0 +1,67 @@
+"""Speed-ups of the attacker's own compute that must not change what is computed (or only make it more exact)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from vidsteal.models import create_model
+from vidsteal.models.generators import create_generator
+
+
+def _relu_then_pool(model: nn.Module) -> nn.Module:
+    """The per-frame CNN as it was built before: conv-BN-ReLU-pool (same parameters, same state-dict keys)."""
+    old = copy.deepcopy(model)
+    layers = list(old.backbone)
+    for i, layer in enumerate(layers[:-1]):
+        if isinstance(layer, nn.MaxPool2d) and isinstance(layers[i + 1], nn.ReLU):
+            layers[i], layers[i + 1] = layers[i + 1], layer
+    old.backbone = nn.Sequential(*layers)
+    assert old.state_dict().keys() == model.state_dict().keys()
+    return old
+
+
+def test_per_frame_cnn_pools_before_relu_with_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    model = create_model("test_frame_cnn", num_classes=5).train()
+    kinds = [type(m) for m in model.backbone]
+    assert kinds[:4] == [nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ReLU]
+    old = _relu_then_pool(model)
+    assert [type(m) for m in old.backbone][:4] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
+    x = torch.rand(3, 3, 2, 16, 16)
+    for bf16 in (False, True):
+        results = []
+        for net in (old, model):
+            net.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = net(x)
+            out.float().square().sum().backward()
+            results.append((out.detach(), [p.grad.clone() for p in net.parameters()]))
+        (out_old, grads_old), (out_new, grads_new) = results
+        assert torch.equal(out_old, out_new)
+        assert all(torch.equal(a, b) for a, b in zip(grads_old, grads_new))
+
+
+def test_prior_keeps_its_few_pixel_layers_in_float32_under_bf16_autocast():
+    prior = create_generator("test_dcgan", size=16)
+    z, cls = torch.randn(3, prior.z_dim), prior.one_hot(torch.arange(3))
+    seen: list[tuple[int, torch.dtype]] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((i[0].shape[-1], o.dtype)))
+             for m in prior.net if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d))]
+    with torch.no_grad():
+        exact = prior(z, cls)
+        assert all(dtype == torch.float32 for _, dtype in seen)
+        seen.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = prior(z, cls)
+    for h in hooks:
+        h.remove()
+    assert [(px, dtype) for px, dtype in seen] == [(1, torch.float32), (4, torch.float32), (8, torch.bfloat16),
+                                                   (16, torch.bfloat16)]
+    assert fast.dtype == torch.float32 and fast.shape == exact.shape == (3, 3, 16, 16)
+    assert 0 < (fast - exact).abs().max() < 0.05  # bf16 where it pays, float32 where it does not
+    with torch.no_grad():  # outside autocast: exactly the generator's own layer stack
+        raw = prior.net(torch.cat([z, cls], 1).view(3, -1, 1, 1))
+    assert torch.equal(exact, (raw + 1).mul(0.5).clamp(0, 1))
