@@ -101,29 +101,30 @@ def run_method(method: str, victim: Path, args: argparse.Namespace, workdir: Pat
     clock = _Clock()
     profiler = cProfile.Profile() if args.profile and method == "embeddings" else None
     with LoggedOracle(LocalOracle.from_file(victim), folder / "queries", QueryBudget(args.budget)) as oracle:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
         result = attack.run(oracle, student, AttackContext(folder, None, None, clock))
         if profiler is not None:
             profiler.disable()
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     loop = (clock.final_at or start + wall) - start
-    return {"paid": result.queries, "wall": wall, "loop": loop, "queries": folder / "queries",
+    return {"paid": result.queries, "wall": wall, "cpu": cpu, "loop": loop, "queries": folder / "queries",
             "student": student_name, "distill": attack.config.distill.to_dict(), "profile": profiler}
 
 
-def victim_forward(victim: Path, queries: Path, batch: int = 64) -> float:
-    """The victim's raw forward clips/s on the clips in a query log (batches as LocalOracle sends them)."""
+def victim_forward(victim: Path, queries: Path, batch: int = 64) -> tuple[float, float]:
+    """The victim's raw forward clips/s on the clips in a query log (batches as LocalOracle sends them), per second
+    of wall time and per second of this process's CPU time."""
     model = load_model(victim).eval()
     with QueryLedger(queries) as ledger:
         clips = torch.cat([c for c, _ in ledger.replay(batch_size=512)])
     with torch.inference_mode():
         model(clips[:batch])  # warm-up: allocator, kernels
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for chunk in clips.split(batch):
             model(chunk)
-        return clips.shape[0] / (time.perf_counter() - start)
+        return clips.shape[0] / (time.perf_counter() - start), clips.shape[0] / (time.process_time() - cpu)
 
 
 def print_profile(profiler: cProfile.Profile, wall: float) -> None:
@@ -146,19 +147,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vidsteal-throughput-") as tmp:
         for method in args.methods:
             out = run_method(method, victim, args, Path(tmp))
-            out["victim"] = victim_forward(victim, out["queries"])
+            out["victim"], out["victim_cpu"] = victim_forward(victim, out["queries"])
             rows[method] = out
             print(f"  {method}: {out['paid']} queries in {out['wall']:.1f} s", flush=True)
     first = next(iter(rows.values()))
     print(f"student {first['student']}; distill {first['distill']}; overrides {args.overrides or 'none'}")
     print(f"{'method':<12} {'paid':>6} {'wall s':>7} {'queries/s':>10} {'loop q/s':>9} {'victim clips/s':>15} "
-          f"{'ratio':>6}")
+          f"{'ratio':>6} {'cpu ratio':>9}")
     for method, r in rows.items():
         print(f"{method:<12} {r['paid']:>6} {r['wall']:>7.1f} {r['paid'] / r['wall']:>10.1f} "
-              f"{r['paid'] / r['loop']:>9.1f} {r['victim']:>15.1f} {r['paid'] / r['wall'] / r['victim']:>6.3f}")
+              f"{r['paid'] / r['loop']:>9.1f} {r['victim']:>15.1f} {r['paid'] / r['wall'] / r['victim']:>6.3f} "
+              f"{r['paid'] / r['cpu'] / r['victim_cpu']:>9.3f}")
     print("queries/s: paid / wall time of the whole attack (rendering, victim, query log, student steps, final "
           "training); loop q/s: until the last query (without the final training); victim clips/s: its forward pass "
-          f"alone on the clips that method paid for. Load average {os.getloadavg()[0]:.2f} at the end.")
+          f"alone on the clips that method paid for; cpu ratio: the same ratio in CPU seconds of this process (robust "
+          f"to other processes' load at --threads 1, where no thread waits on another). Load average "
+          f"{os.getloadavg()[0]:.2f} at the end.")
     if "embeddings" in rows:
         emb = rows["embeddings"]
         if emb["profile"] is not None:
