@@ -13,7 +13,9 @@ uses), in the same process right after, so machine load largely cancels in the r
 The clip shape comes from the victim's card (its benchmark), the student and distillation settings from the
 demo's defaults (``StudyConfig``). ``--profile`` runs the embedding method under cProfile and prints where its time
 went (prior, motion, victim, query log, student), which slows Python-heavy parts a little. Not run in CI. The last
-line is ``attack/victim throughput ratio: X`` for the embedding method.
+line is ``attack/victim throughput ratio: X`` for the embedding method (wall time). On a shared machine prefer
+``--threads 1`` (two threads waiting on each other at every op suffer most from other processes' load) and compare
+ratios within one run; the ``cpu ratio`` column gives the same ratio in CPU seconds of this process.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import copy
 import cProfile
 import os
 import pstats
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -113,18 +116,22 @@ def run_method(method: str, victim: Path, args: argparse.Namespace, workdir: Pat
             "student": student_name, "distill": attack.config.distill.to_dict(), "profile": profiler}
 
 
-def victim_forward(victim: Path, queries: Path, batch: int = 64) -> tuple[float, float]:
+def victim_forward(victim: Path, queries: Path, batch: int = 64, passes: int = 3) -> tuple[float, float]:
     """The victim's raw forward clips/s on the clips in a query log (batches as LocalOracle sends them), per second
-    of wall time and per second of this process's CPU time."""
+    of wall time and per second of this process's CPU time; the median of ``passes`` passes (a short load spike on
+    a shared machine moves one pass, not the median)."""
     model = load_model(victim).eval()
     with QueryLedger(queries) as ledger:
         clips = torch.cat([c for c, _ in ledger.replay(batch_size=512)])
     with torch.inference_mode():
         model(clips[:batch])  # warm-up: allocator, kernels
-        start, cpu = time.perf_counter(), time.process_time()
-        for chunk in clips.split(batch):
-            model(chunk)
-        return clips.shape[0] / (time.perf_counter() - start), clips.shape[0] / (time.process_time() - cpu)
+        rates = []
+        for _ in range(passes):
+            start, cpu = time.perf_counter(), time.process_time()
+            for chunk in clips.split(batch):
+                model(chunk)
+            rates.append((clips.shape[0] / (time.perf_counter() - start), clips.shape[0] / (time.process_time() - cpu)))
+        return statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
 
 
 def print_profile(profiler: cProfile.Profile, wall: float) -> None:
@@ -160,8 +167,9 @@ def main() -> None:
               f"{r['paid'] / r['cpu'] / r['victim_cpu']:>9.3f}")
     print("queries/s: paid / wall time of the whole attack (rendering, victim, query log, student steps, final "
           "training); loop q/s: until the last query (without the final training); victim clips/s: its forward pass "
-          f"alone on the clips that method paid for; cpu ratio: the same ratio in CPU seconds of this process (robust "
-          f"to other processes' load at --threads 1, where no thread waits on another). Load average "
+          f"alone on the clips that method paid for (median of 3 passes); cpu ratio: the same ratio in CPU seconds of "
+          f"this process (at --threads 1 it leaves out the time spent waiting for a core on a loaded machine, not "
+          f"the slowdown from shared caches). Load average "
           f"{os.getloadavg()[0]:.2f} at the end.")
     if "embeddings" in rows:
         emb = rows["embeddings"]
