@@ -50,10 +50,11 @@ def curves_plot(curves: dict[str, list[dict[str, float]]], title: str, victim_to
 def tradeoff_plot(points: list[dict[str, Any]]) -> bytes:
     """A defence matrix, one point per defence x attack: ``utility_lost`` (x) against ``theft_prevented`` (y)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    markers = dict(zip(dict.fromkeys(p["attack"] for p in points), "osD^vP*"))
-    for p in points:
-        x, y = 100 * p["utility_lost"], 100 * p["theft_prevented"]
-        ax.scatter([x], [y], marker=markers[p["attack"]], s=28, label=p["attack"] if p["defence"] == "none" else None)
+    attacks = list(dict.fromkeys(p["attack"] for p in points))
+    for p in points:  # one marker and colour per attack
+        x, y, i = 100 * p["utility_lost"], 100 * p["theft_prevented"], attacks.index(p["attack"])
+        ax.scatter([x], [y], marker="osD^vP*"[i % 7], color=f"C{i}", s=28,
+                   label=p["attack"] if p["defence"] == "none" else None)
         ax.annotate(p["defence"], (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("utility lost: honest answers changed or refused (%)")
