@@ -53,3 +53,19 @@ def test_a_3d_student_pair_trains_on_every_frame_and_keeps_the_rest_of_the_sched
     assert frame["train_frames"] == 2 and video["train_frames"] is None  # 2 frames would starve a 3D student
     assert {k: v for k, v in video.items() if k != "train_frames"} == {k: v for k, v in frame.items()
                                                                         if k != "train_frames"}
+
+
+@pytest.mark.timeout(900)
+def test_stages_run_by_workers_are_the_ones_the_study_collects(tmp_path):
+    # Workers run every stage first; the sequential pass must then find each of them finished (same folders),
+    # train nothing and report the same cells.
+    from vidsteal.pipeline.study import run_study
+
+    cfg = StudyConfig.quick()
+    first = run_study(cfg, tmp_path / "study", workers=2)
+    outputs = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.safetensors")}
+    assert any("blackbox" in str(p) for p in outputs) and any("greybox" in str(p) for p in outputs)
+    again = run_study(cfg, tmp_path / "study", workers=1)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.safetensors")} == outputs
+    assert again.rows == first.rows and again.spent == first.spent
+    assert any("2 worker processes" in note for note in first.notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -176,6 +177,9 @@ def demo(
     quick: bool = typer.Option(False, help="toy sizes: the same path in a couple of minutes"),
     config: Optional[Path] = ConfigOpt,
     set_: Optional[List[str]] = SetOpt,
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), min=1,
+                                help="processes running independent stages side by side (they share the torch "
+                                     "threads); 1 runs every stage in this process, in order"),
 ) -> None:
     """The reference study on the embedded benchmark: two victims, black box and grey box, one report."""
     import shlex
@@ -192,7 +196,7 @@ def demo(
     command = "vidsteal " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with make_progress() as progress:
         report = StageBars(progress)
-        study = run_study(cfg, run_dir, progress=report, command=command,
+        study = run_study(cfg, run_dir, progress=report, command=command, workers=workers,
                           victim_callbacks=lambda arch, epochs: TrainProgress(progress, f"victim {arch}", epochs))
     _print_study(study)
     console.print(f"report: {run_dir / 'report.html'}  ({study.wall_seconds:.0f} s, peak RSS "

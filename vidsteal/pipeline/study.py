@@ -25,13 +25,14 @@ from vidsteal.config import BaseConfig, load_config
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.victims import embedded_victim
+from vidsteal.pipeline.workers import Task, run_tasks
 from vidsteal.data.embedded import make_split, per_frame_ceiling
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.models import read_card
 from vidsteal.report.plots import clip_grid, curves_plot, sparsity_plot
 from vidsteal.report.render import write_report
 from vidsteal.report.study import Cell, Figure, Spent, Study, VictimInfo
-from vidsteal.train.loop import Callback, OptimConfig
+from vidsteal.train.loop import Callback, EpochProgress, OptimConfig
 from vidsteal.train.supervised import SupervisedConfig
 
 BLACKBOX_ROWS = {"embeddings": "black-box distil (class embeddings, query-only)", "dfme": "black-box DFME baseline",
@@ -134,16 +135,49 @@ def _shared(attack: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attack.items() if k in ("distill", "frames", "size", "chunk")}
 
 
-def _blackbox_seeds(cfg: StudyConfig, pair: StudyPair, victim_path: Path, method: str, attack: dict[str, Any],
-                    tag: str, run_dir: Path, progress: Progress | None) -> list[dict[str, Any]]:
-    """One black-box run per seed of ``cfg`` at the pair's budget, in ``blackbox/<pair>_<tag>_seed<s>``."""
-    outs = []
-    for seed in cfg.seeds:
-        job = BlackboxJob(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
-                          method=method, attack={**attack, "budget": pair.budget or cfg.blackbox_budget, "seed": seed},
-                          test_size=cfg.test_size)
-        outs.append(run_blackbox(job, run_dir / "blackbox" / f"{pair.key}_{tag}_seed{seed}", progress))
-    return outs
+def _blackbox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir: Path
+                   ) -> dict[str, list[tuple[BlackboxJob, Path]]]:
+    """Per row tag (each method, then ``ceiling``), one black-box job per seed of ``cfg`` at the pair's budget and
+    its folder ``blackbox/<pair>_<tag>_seed<s>``."""
+    attack = pair_attack(cfg, pair)
+    plan = [(method, method, attack) for method in cfg.blackbox_methods]
+    if cfg.ceiling:
+        plan.append(("ceiling", "reference", _shared(attack)))
+    return {tag: [(BlackboxJob(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
+                               method=method, test_size=cfg.test_size,
+                               attack={**kwargs, "budget": pair.budget or cfg.blackbox_budget, "seed": seed}),
+                   run_dir / "blackbox" / f"{pair.key}_{tag}_seed{seed}") for seed in cfg.seeds]
+            for tag, method, kwargs in plan}
+
+
+def _greybox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path) -> list[GreyboxRun]:
+    """One grey-box run per seed of ``cfg`` (none when the pair has no grey box)."""
+    return [GreyboxRun(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
+                       test_size=cfg.test_size, attack=cfg.greybox.model_copy(update={"seed": seed}))
+            for seed in cfg.seeds] if pair.greybox else []
+
+
+def _train_victim(arch: str, root: Path, vcfg: SupervisedConfig, progress: Progress | None = None) -> Path:
+    callbacks = (EpochProgress(progress, "victim epochs", vcfg.optim.epochs),) if progress else ()
+    return embedded_victim(arch, root, vcfg, callbacks=callbacks)
+
+
+def _prerun(cfg: StudyConfig, run_dir: Path, workers: int, progress: Progress | None) -> None:
+    """Every stage of the study in ``workers`` processes (victims first, then every attack run, longest first);
+    the study's sequential pass then finds them finished."""
+    archs = list(dict.fromkeys(pair.victim for pair in cfg.pairs))
+    paths = dict(zip(archs, run_tasks([(f"victim {arch}", _train_victim, (arch, run_dir.parent,
+                                                                           demo_victim(arch, cfg)))
+                                       for arch in archs], workers, progress)))
+    greybox: list[Task] = []
+    blackbox: list[Task] = []
+    for pair in cfg.pairs:
+        greybox += [(f"{pair.key} grey box seed {g.attack.seed}", run_greybox, (g, run_dir / "greybox"))
+                    for g in _greybox_jobs(cfg, pair, paths[pair.victim])]
+        for tag, jobs in _blackbox_jobs(cfg, pair, paths[pair.victim], run_dir).items():
+            blackbox += [(f"{pair.key} {tag} seed {job.attack['seed']}", run_blackbox, (job, folder))
+                         for job, folder in jobs]
+    run_tasks(greybox + blackbox, workers, progress)
 
 
 SPLIT_NOTE = ("Settings (the victims' recipe, budgets and attack knobs in vidsteal/pipeline/demo.yaml) were chosen on "
@@ -173,10 +207,19 @@ def _real_clips(cfg: StudyConfig, per_figure: int = 12) -> bytes:
 
 
 def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None = None,
-              victim_callbacks: Callable[[str, int], Callback] | None = None, command: str = "") -> Study:
-    """Run (or resume) every stage and write ``report.md`` / ``report.html`` into ``run_dir``."""
+              victim_callbacks: Callable[[str, int], Callback] | None = None, command: str = "",
+              workers: int = 1) -> Study:
+    """Run (or resume) every stage and write ``report.md`` / ``report.html`` into ``run_dir``.
+
+    Args:
+        workers: processes that run independent stages side by side (see :mod:`vidsteal.pipeline.workers`),
+            sharing this process's torch threads; 1 runs everything here, in order. Results do not depend on it
+            beyond floating-point summation order.
+    """
     start = time.perf_counter()
     run_dir = runs.open_run(run_dir, cfg, what="study")
+    if workers > 1:
+        _prerun(cfg, run_dir, workers, progress)
     study = Study(title="vidsteal: stealing embedded video victims", command=command, seeds=list(cfg.seeds),
                   config=cfg.to_dict())
     rows: dict[str, dict[str, list]] = {}
@@ -193,7 +236,11 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
     for label, per_pair in rows.items():
         study.rows[label] = {k: _cell([m for m, _ in vals], max(q for _, q in vals)) for k, vals in per_pair.items()}
     study.wall_seconds = time.perf_counter() - start
-    study.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    study.peak_rss_mb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF,
+                                                                           resource.RUSAGE_CHILDREN)) / 1024
+    if workers > 1:
+        study.notes.append(f"Stages ran side by side in {workers} worker processes; the reported peak RSS is the largest "
+                           "single process's, not their sum.")
     write_report(study, run_dir, figures)
     return study
 
@@ -204,22 +251,19 @@ def _study_pair(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir: P
     key, title = pair.key, f"{pair.victim} → {pair.student}"
     curves: dict[str, list[dict[str, float]]] = {}
     victim_top1 = None
-    budget, attack = pair.budget or cfg.blackbox_budget, pair_attack(cfg, pair)
-    for method in cfg.blackbox_methods:
-        outs = _blackbox_seeds(cfg, pair, victim_path, method, attack, method, run_dir, progress)
-        for seed, out in zip(cfg.seeds, outs):
-            m = out["metrics"]
-            victim_top1 = m.get("victim_top1", victim_top1)
-            rows.setdefault(BLACKBOX_ROWS.get(method, method), {}).setdefault(key, []).append((m, out["queries"]))
-            study.spent.append(spent_record(key, method, seed, budget, out))
-        curves[method] = outs[0]["curve"]
-    ceiling = None
-    if cfg.ceiling:
-        outs = _blackbox_seeds(cfg, pair, victim_path, "reference", _shared(attack), "ceiling",
-                               run_dir, progress)
-        curves["ceiling (victim's distribution)"] = outs[0]["curve"]
-        ceiling = statistics.fmean(out["metrics"]["top1"] for out in outs)
-        study.spent += [spent_record(key, "ceiling", seed, budget, out) for seed, out in zip(cfg.seeds, outs)]
+    budget, ceiling = pair.budget or cfg.blackbox_budget, None
+    for tag, jobs in _blackbox_jobs(cfg, pair, victim_path, run_dir).items():
+        outs = [run_blackbox(job, folder, progress) for job, folder in jobs]
+        study.spent += [spent_record(key, tag, seed, budget, out) for seed, out in zip(cfg.seeds, outs)]
+        if tag == "ceiling":
+            curves["ceiling (victim's distribution)"] = outs[0]["curve"]
+            ceiling = statistics.fmean(out["metrics"]["top1"] for out in outs)
+            continue
+        for out in outs:
+            victim_top1 = out["metrics"].get("victim_top1", victim_top1)
+            rows.setdefault(BLACKBOX_ROWS.get(tag, tag), {}).setdefault(key, []).append((out["metrics"],
+                                                                                        out["queries"]))
+        curves[tag] = outs[0]["curve"]
     samples = run_dir / "blackbox" / f"{key}_{cfg.blackbox_methods[0]}_seed{cfg.seeds[0]}" / "samples"
     if (samples / "all.png").exists():
         name = f"synthetic_{key}.png"
@@ -228,9 +272,8 @@ def _study_pair(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir: P
                                     caption="Per victim class, the paid clip the victim scored highest for it "
                                     "(frames left to right); compare with the real clips."))
     sparsity: dict[str, list[dict[str, float]]] = {}
-    for seed in cfg.seeds if pair.greybox else ():
-        gcfg = GreyboxRun(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
-                          test_size=cfg.test_size, attack=cfg.greybox.model_copy(update={"seed": seed}))
+    for gcfg in _greybox_jobs(cfg, pair, victim_path):
+        seed = gcfg.attack.seed
         result = run_greybox(gcfg, run_dir / "greybox", progress=progress)
         study.spent.append(spent_record(key, "grey box", seed, cfg.greybox.budget, result.as_dict()))
         for stage, label in GREYBOX_ROWS.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from pydantic import Field
@@ -50,6 +50,17 @@ class Callback:
     def after_optimizer_step(self, model: nn.Module) -> None: ...
 
     def on_epoch_end(self, epoch: int, model: nn.Module, logs: dict[str, Any]) -> None: ...
+
+
+class EpochProgress(Callback):
+    """Reports finished epochs to a progress callable ``(label, done, total)`` (an attack's or a worker's)."""
+
+    def __init__(self, progress: Callable[[str, int, int | None], None], label: str, epochs: int) -> None:
+        self.progress, self.label, self.epochs = progress, label, epochs
+        progress(label, 0, epochs)
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, logs: dict[str, Any]) -> None:
+        self.progress(self.label, epoch + 1, self.epochs)
 
 
 def supervised_loss(label_smoothing: float = 0.0) -> LossFn:

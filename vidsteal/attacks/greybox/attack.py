@@ -37,7 +37,7 @@ from vidsteal.attacks.registry import register_attack
 from vidsteal.distill.student import DistillConfig, measure
 from vidsteal.models.registry import create_model, model_card
 from vidsteal.pruning.apply import model_sparsity
-from vidsteal.train.loop import Callback, OptimConfig
+from vidsteal.train.loop import Callback, EpochProgress, OptimConfig
 from vidsteal.victims.base import Oracle
 
 Stage = Literal["kd", "finetune", "lottery", "scratch"]
@@ -71,17 +71,6 @@ def resolve_stages(stages: Sequence[str]) -> list[str]:
         raise ValueError(f"unknown stages {sorted(unknown)}; choose from {STAGES}")
     wanted = set(stages) | {dep for s in stages for dep in _NEEDS[s]}
     return [s for s in STAGES if s in wanted]
-
-
-class _Report(Callback):
-    """Epoch progress of one training stage, through the attack context."""
-
-    def __init__(self, context: AttackContext, label: str, epochs: int) -> None:
-        self.context, self.label, self.epochs = context, label, epochs
-        context.report(label, 0, epochs)
-
-    def on_epoch_end(self, epoch: int, model: nn.Module, logs: dict[str, Any]) -> None:
-        self.context.report(self.label, epoch + 1, self.epochs)
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +107,7 @@ class GreyboxAttack(Attack):
         if "finetune" in stages:
             train_set = labeled_training_set(data.labeled, cfg.finetune, oracle, self._reporter("labeled queries"))
             ft = finetune(student, train_set, cfg.finetune, run_dir / "finetune", measure=self._measure, seed=cfg.seed,
-                          callbacks=[_Report(context, "finetune", cfg.finetune.optim.epochs)],
+                          callbacks=[EpochProgress(context.report, "finetune", cfg.finetune.optim.epochs)],
                           snapshot_epochs=sorted({0, cfg.lottery.rewind_epoch}))
             metrics["finetune"] = _summary(ft)
             student_path = run_dir / "finetune" / STUDENT
@@ -133,7 +122,7 @@ class GreyboxAttack(Attack):
             floor = seeded_init(self._fresh, cfg.seed * 1009 + 999)
             scratch_cfg = FinetuneConfig(optim=cfg.scratch, label_smoothing=cfg.finetune.label_smoothing)
             sc = finetune(floor, data.labeled, scratch_cfg, run_dir / "scratch", measure=self._measure, seed=cfg.seed,
-                          callbacks=[_Report(context, "scratch", cfg.scratch.epochs)], snapshot_epochs=())
+                          callbacks=[EpochProgress(context.report, "scratch", cfg.scratch.epochs)], snapshot_epochs=())
             metrics["scratch"] = _summary(sc)
         queries = int(getattr(oracle, "paid", oracle.queries))  # a LoggedOracle counts across resumes
         metrics["queries"] = {"total": queries, "aux": metrics.get("kd", {}).get("answered", 0),
@@ -154,7 +143,7 @@ class GreyboxAttack(Attack):
         aux = aux if n_aux == len(aux) else Subset(aux, range(n_aux))  # type: ignore[arg-type]
         self._context.report("kd queries", 0, n_aux)
         kd = aux_kd(self._oracle, student, aux, cfg.kd, self._dir / "kd", measure=self._measure, seed=cfg.seed,
-                    callbacks=[_Report(self._context, "kd", cfg.kd.optim.epochs)],
+                    callbacks=[EpochProgress(self._context.report, "kd", cfg.kd.optim.epochs)],
                     on_query=self._reporter("kd queries"), calibrate=data.labeled if cfg.kd_calibrate else None)
         self._context.report("kd queries", kd["answered"], n_aux)
         return _summary(kd)
@@ -167,7 +156,7 @@ class GreyboxAttack(Attack):
 
         def train_with_progress(model: nn.Module, ckpt_dir: Path, callbacks: Sequence[Callback]) -> list:
             label = f"lottery {ckpt_dir.parent.relative_to(root)}"  # e.g. "lottery reinit/level_07"
-            return train(model, ckpt_dir, [*callbacks, _Report(self._context, label, cfg.finetune.optim.epochs)])
+            return train(model, ckpt_dir, [*callbacks, EpochProgress(self._context.report, label, cfg.finetune.optim.epochs)])
 
         rows = run_imp(student, train_with_progress, self._measure, cfg.lottery, root, dense_dir=self._dir / "finetune",
                        fresh_model=self._fresh, seed=cfg.seed, on_level=self._reporter("lottery levels"))
