@@ -7,6 +7,7 @@ import math
 import torch
 
 from vidsteal.attacks.blackbox.replay import ReplayBuffer, transfer_stats
+from vidsteal.data.clips import random_frames
 
 
 def test_buffer_grows_and_samples_what_was_added():
@@ -20,6 +21,24 @@ def test_buffer_grows_and_samples_what_was_added():
     assert clips.shape == (64, 2, 3, 4, 4) and clips.dtype == torch.uint8  # as stored: (N, T, C, H, W), 8-bit
     level = (clips[:, 0, 0, 0, 0].float() / 255 * 10).round().long()  # which add each sample came from
     assert torch.equal(targets.argmax(1), level % 3)
+
+
+def test_a_frame_subset_is_the_frames_of_the_same_draw_gathered_directly():
+    buf = ReplayBuffer(num_classes=4)
+    buf.add(torch.rand(50, 3, 8, 4, 4, generator=torch.Generator().manual_seed(1)),
+            torch.softmax(torch.randn(50, 4, generator=torch.Generator().manual_seed(2)), 1))
+    for balance in (0.0, 1.0):
+        whole, targets = buf.sample(16, torch.Generator().manual_seed(5), balance)
+        g = torch.Generator().manual_seed(5)
+        sub, sub_targets = buf.sample(16, g, balance, frames=3)
+        g_whole = torch.Generator().manual_seed(5)
+        buf.sample(16, g_whole, balance)
+        expected = random_frames(whole.transpose(1, 2), 3, g_whole).transpose(1, 2)
+        assert sub.shape == (16, 3, 3, 4, 4) and torch.equal(sub, expected) and torch.equal(sub_targets, targets)
+        assert torch.equal(g.get_state(), g_whole.get_state())  # the same random numbers were drawn
+        assert not torch.equal(sub, whole[:, :3])  # a random subset, not the first frames
+    all_frames = buf.sample(16, torch.Generator().manual_seed(5), frames=8)[0]  # frames >= T: the whole clips
+    assert torch.equal(all_frames, buf.sample(16, torch.Generator().manual_seed(5))[0])
 
 
 def test_transfer_stats():

@@ -19,7 +19,6 @@ from torch import nn
 
 from vidsteal.attacks.blackbox.replay import ReplayBuffer
 from vidsteal.config import BaseConfig
-from vidsteal.data.clips import random_frames
 from vidsteal.distill.losses import LossName
 from vidsteal.distill.student import distill_loss_fn
 from vidsteal.train.checkpoint import load_checkpoint, save_checkpoint
@@ -86,9 +85,8 @@ class OnlineStudent:
         total = 0.0
         with torch.enable_grad():  # callers may pay for queries inside no_grad blocks
             for _ in range(steps):
-                clips, targets = buffer.sample(self.cfg.batch_size, self.rng, self.cfg.balance)
-                if self.cfg.train_frames is not None:  # one frame subset per step, however the runtime splits it
-                    clips = random_frames(clips.transpose(1, 2), self.cfg.train_frames, self.rng).transpose(1, 2)
+                # one frame subset per step, however the runtime splits it
+                clips, targets = buffer.sample(self.cfg.batch_size, self.rng, self.cfg.balance, self.cfg.train_frames)
                 micro = self.runtime.split(clips, targets)
                 loss_sum, count = self.runtime.train_step(self.net, self.opt, self.loss_fn, micro, grad_clip=1.0,
                                                           at=f"student step {self.steps} (distill.lr)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from vidsteal.data.clips import to_uint8_clips
+from vidsteal.data.clips import frame_subset, to_uint8_clips
 
 
 class ReplayBuffer:
@@ -47,19 +47,26 @@ class ReplayBuffer:
         self._targets[self.size:need] = targets.float()
         self.size = need
 
-    def sample(self, n: int, generator: torch.Generator, balance: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n: int, generator: torch.Generator, balance: float = 0.0,
+               frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` stored uint8 clips ``(n, T, C, H, W)`` and their targets, drawn with replacement: uniformly, or
-        class-balanced by the victim's top-1 with ``balance`` > 0 (see the module docstring)."""
+        class-balanced by the victim's top-1 with ``balance`` > 0 (see the module docstring). With ``frames``, only
+        that many random frames of every clip (the same ones for the batch, in time order, drawn after the clips:
+        :func:`~vidsteal.data.clips.random_frames` of the whole clips), gathered without copying the rest."""
         if self.size == 0:
             raise ValueError("the replay buffer is empty")
+        index = self._draw(n, generator, balance)
+        if frames is not None and frames < self.clips.shape[1]:
+            return self.clips[index[:, None], frame_subset(self.clips.shape[1], frames, generator)], self.targets[index]
+        return self.clips[index], self.targets[index]
+
+    def _draw(self, n: int, generator: torch.Generator, balance: float) -> torch.Tensor:
         if balance > 0:
             top1 = self.targets.argmax(1)
             counts = torch.bincount(top1, minlength=self.num_classes).float()
             weights = counts.pow(-balance)[top1]  # every class indexed here occurs, so no count is 0
-            index = torch.multinomial(weights, n, replacement=True, generator=generator)
-        else:
-            index = torch.randint(0, self.size, (n,), generator=generator)
-        return self.clips[index], self.targets[index]
+            return torch.multinomial(weights, n, replacement=True, generator=generator)
+        return torch.randint(0, self.size, (n,), generator=generator)
 
     @property
     def clips(self) -> torch.Tensor:
