@@ -84,6 +84,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--replay-ratio", type=float, default=4.0, help="student clip-steps per paid query")
     p.add_argument("--final-epochs", type=float, default=2.0, help="passes over the buffer after the last query")
     p.add_argument("--train-frames", type=int, default=2, help="frames per clip the per-frame student trains on")
+    p.add_argument("--batch-size", type=int, default=None, help="student batch (default: the attack's)")
+    p.add_argument("--lr", type=float, default=None, help="student learning rate (default: the attack's)")
     p.add_argument("--test-size", type=int, default=1000, help="held-out real clips per measurement")
     p.add_argument("--eval-every", type=int, default=2500, help="queries between curve points")
     p.add_argument("--runs", type=Path, default=Path("runs/bench_blackbox"))
@@ -109,7 +111,8 @@ def run(args: argparse.Namespace, pair: str, method: str, tag: str, seed: int, b
         overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     victim_arch, student = PAIRS[pair]
     distill = {"replay_ratio": args.replay_ratio, "final_epochs": args.final_epochs, "eval_every": args.eval_every,
-               "train_frames": args.train_frames if student.startswith("frame_") else None}
+               "train_frames": args.train_frames if student.startswith("frame_") else None,
+               **{k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}}
     attack = merge({"budget": budget, "seed": seed, "distill": distill}, overrides or {})
     job = BlackboxJob(victim=str(victim_file(args, victim_arch)), student=student, method=method, attack=attack,
                       test_size=args.test_size, test_data="embedded:val" if split == "val" else "embedded",
