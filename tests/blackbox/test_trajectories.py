@@ -132,3 +132,20 @@ def test_rare_allocation_aims_the_pool_at_classes_the_victim_seldom_answers():
     aims = attack._pool_aims(4000, torch.tensor([999.0, 0.0, 0.0, 99.0]))
     counts = torch.bincount(aims, minlength=4)
     assert counts[0] < 10 and counts[3] < counts[1] / 50 and abs(int(counts[1]) - int(counts[2])) < 200
+
+
+def test_pool_augmentation_is_the_documented_jitter_bit_for_bit_and_leaves_its_input_alone():
+    from vidsteal.attacks.blackbox.embeddings import augment
+
+    clips = torch.rand(6, 3, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    before = clips.clone()
+    out = augment(clips, 0.3, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)  # the formula, out of place, with the same draws in the same order
+    contrast = 1 + (torch.rand(6, 1, 1, 1, 1, generator=g) * 2 - 1) * 0.3
+    bright = (torch.rand(6, 1, 1, 1, 1, generator=g) - 0.5) * 0.3
+    gain = 1 + (torch.rand(6, 3, 1, 1, 1, generator=g) - 0.5) * 0.3
+    mean = clips.mean(dim=(1, 2, 3, 4), keepdim=True)
+    expected = (((clips - mean) * contrast + mean + bright) * gain
+                + torch.randn(clips.shape, generator=g) * 0.1 * 0.3).clamp(0, 1)
+    assert torch.equal(out, expected) and torch.equal(clips, before)
+    assert not torch.equal(out, clips) and augment(clips, 0.0, g) is clips
