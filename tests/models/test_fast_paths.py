@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import nn
 
+from vidsteal.data.clips import to_model_input
 from vidsteal.models import create_model
 from vidsteal.models.generators import create_generator
 
@@ -65,3 +66,19 @@ def test_prior_keeps_its_few_pixel_layers_in_float32_under_bf16_autocast():
     with torch.no_grad():  # outside autocast: exactly the generator's own layer stack
         raw = prior.net(torch.cat([z, cls], 1).view(3, -1, 1, 1))
     assert torch.equal(exact, (raw + 1).mul(0.5).clamp(0, 1))
+
+
+def test_per_frame_backbone_gets_channels_last_frames_whatever_the_clips_memory_order():
+    torch.manual_seed(0)
+    model = create_model("test_frame_cnn", num_classes=5).eval()
+    seen: list[torch.Tensor] = []
+    hook = model.backbone.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    uint8 = torch.randint(0, 256, (3, 2, 3, 16, 16), dtype=torch.uint8)  # (B, T, C, H, W), as stored
+    view = to_model_input(uint8)  # a permuted view: frames-major memory
+    outs = []
+    with torch.no_grad():
+        for x in (view, view.contiguous()):
+            outs.append(model(x))
+            assert seen[-1].is_contiguous(memory_format=torch.channels_last)
+    hook.remove()
+    assert not view.is_contiguous() and torch.allclose(outs[0], outs[1], atol=1e-6)
