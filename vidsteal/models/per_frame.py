@@ -29,8 +29,9 @@ class PerFrame(nn.Module):
         b, c, t, h, w = x.shape
         # Frames channels-last ((B*T, H, W, C) in memory): oneDNN's convolutions run ~1.2x faster that way on the
         # CPU, forward and backward, with the same results up to float rounding (bf16: ~2x). Whatever the clips'
-        # memory order: uint8 (B, T, C, H, W) batches made model input by a permuted view would otherwise reach the
-        # backbone as plain NCHW frames (1.7x slower student steps, bf16, 1 thread).
+        # memory order: whole uint8 (B, T, C, H, W) clips made model input by a permuted view (evaluation, fit without
+        # a frame subset, the replay buffer's frame gather) would otherwise reach the backbone as plain NCHW frames
+        # (1.7x slower student steps, bf16, 1 thread).
         frames = self.norm(x).permute(0, 2, 3, 4, 1).reshape(b * t, h, w, c).permute(0, 3, 1, 2)
         frames = frames.contiguous(memory_format=torch.channels_last)
         feats = self.backbone(frames).view(b, t, -1)
