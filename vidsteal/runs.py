@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
-from vidsteal.config import BaseConfig, load_config
+from vidsteal.config import BaseConfig, ConfigError, load_config
 
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
@@ -162,12 +162,26 @@ def baselines_folder(runs: str | Path, cfg: BaseConfig) -> Path:
 
 def study_folder(runs: str | Path, cfg: BaseConfig, now: float | None = None) -> Path:
     """``runs/<timestamp>-demo_<hash>``: a new study gets the current time; the same config again finds its
-    existing folder (the latest, if several, under either hash) and resumes there."""
+    existing folder (the latest, if several, under either hash) and resumes there. The hash covers non-default
+    values only, so a folder made before a default changed (e.g. a new demo recipe) has the same name: it is
+    resumed only if its saved config is the same, else the study starts a new folder beside it."""
     runs = Path(runs)
     tags = [f"demo_{cfg.hash()}", f"demo_{cfg.hash(full=True)}"]
     for tag in tags:
         existing = sorted(runs.glob(f"*-{tag}")) if runs.is_dir() else []
-        if existing:
-            return existing[-1]
+        for folder in reversed(existing):
+            if _holds(folder, cfg):
+                return folder
     return runs / f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{tags[0]}"
+
+
+def _holds(folder: Path, cfg: BaseConfig) -> bool:
+    """Whether ``folder`` was made for ``cfg`` (or has no saved config yet), compared as :func:`open_run` does."""
+    saved = folder / CONFIG
+    if not saved.exists():
+        return True
+    try:
+        return load_config(type(cfg), saved).model_dump(mode="json") == cfg.model_dump(mode="json")
+    except (ConfigError, ValueError):
+        return False
 

@@ -65,3 +65,21 @@ def test_study_folder_is_timestamped_and_found_again_by_config(tmp_path):
     assert study_folder(tmp_path, cfg, now=10**9) == first  # resumes instead of starting a new folder
     other = cfg.model_copy(update={"blackbox_budget": 300})
     assert study_folder(tmp_path, other, now=10**9).name != first.name
+
+
+def test_a_study_folder_made_before_a_default_changed_is_not_resumed(tmp_path):
+    # The folder name hashes non-default values only: after a new demo recipe the old folder has the same name,
+    # and resuming it would stop every demo with a config mismatch. A new folder starts beside it instead.
+    from vidsteal.pipeline.study import StudyConfig
+    from vidsteal.runs import save_config, study_folder
+
+    cfg = StudyConfig.quick()
+    old = study_folder(tmp_path, cfg, now=0)
+    old.mkdir()
+    save_config(cfg.model_copy(update={"blackbox_budget": 300}), old / "config.yaml")  # what the old default made
+    new = study_folder(tmp_path, cfg, now=10**9)
+    assert new != old and new.name.endswith(old.name.split("-", 2)[-1])
+    (old / "config.yaml").write_text("pairs: {not: a list}\n")  # unreadable through today's schema: not resumed
+    assert study_folder(tmp_path, cfg, now=10**9) != old
+    save_config(cfg, old / "config.yaml")
+    assert study_folder(tmp_path, cfg, now=10**9) == old
