@@ -74,7 +74,7 @@ def _demo(key: str, kind: Any, description: str | None = None, **constraints: An
 
 
 class StudyConfig(BaseConfig):
-    """What ``vidsteal demo`` runs: every default is read from ``demo.yaml`` beside this file (<= 15 min on 2 CPU
+    """What ``vidsteal demo`` runs: every default is read from ``demo.yaml`` beside this file (~38 min on 2 CPU
     cores); ``quick()`` is the same path at toy sizes."""
 
     pairs: tuple[StudyPair, ...] = _demo("pairs", tuple[StudyPair, ...], "(victim, student) architecture pairs")
