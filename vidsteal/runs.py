@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
-from vidsteal.config import BaseConfig, ConfigError, load_config
+from vidsteal.config import BaseConfig, load_config
 
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
@@ -91,14 +91,19 @@ def open_run(run_dir: str | Path, cfg: BaseConfig, *, ignore: dict[str, Any] | N
     run_dir = Path(run_dir)
     saved = run_dir / name
     if saved.exists():
-        old = load_config(type(cfg), saved)
-        if old.model_dump(mode="json", exclude=ignore) != cfg.model_dump(mode="json", exclude=ignore):
+        if not _same_config(saved, cfg, ignore):
             raise RunMismatch(f"{run_dir} holds a different {what or type(cfg).__name__} (see its {name}; a default "
                               "may have changed since it was made): resuming it would mix two runs, choose another "
                               "folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, saved)
     return run_dir
+
+
+def _same_config(saved: Path, cfg: BaseConfig, ignore: dict[str, Any] | None = None) -> bool:
+    """Whether the config saved at ``saved``, read through today's schema, equals ``cfg`` (``ignore`` left out)."""
+    old = load_config(type(cfg), saved)
+    return old.model_dump(mode="json", exclude=ignore) == cfg.model_dump(mode="json", exclude=ignore)
 
 
 def finish(run_dir: str | Path, result: dict[str, Any]) -> dict[str, Any]:
@@ -178,10 +183,7 @@ def study_folder(runs: str | Path, cfg: BaseConfig, now: float | None = None) ->
 def _holds(folder: Path, cfg: BaseConfig) -> bool:
     """Whether ``folder`` was made for ``cfg`` (or has no saved config yet), compared as :func:`open_run` does."""
     saved = folder / CONFIG
-    if not saved.exists():
-        return True
     try:
-        return load_config(type(cfg), saved).model_dump(mode="json") == cfg.model_dump(mode="json")
-    except (ConfigError, ValueError):
+        return not saved.exists() or _same_config(saved, cfg)
+    except ValueError:  # a ConfigError: unreadable through today's schema, so not this config
         return False
-

@@ -239,8 +239,8 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, progress: Progress | None =
     study.peak_rss_mb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF,
                                                                            resource.RUSAGE_CHILDREN)) / 1024
     if workers > 1:
-        study.notes.append(f"Stages ran side by side in {workers} worker processes; the reported peak RSS is the largest "
-                           "single process's, not their sum.")
+        study.notes.append(f"Stages ran side by side in {workers} worker processes; the reported peak RSS is the "
+                           "largest single process's, not their sum.")
     write_report(study, run_dir, figures)
     return study
 

@@ -57,19 +57,27 @@ def run_tasks(tasks: list[Task], workers: int, progress: Progress | None = None)
         raise ValueError(f"workers must be >= 1, got {workers}")
     threads = max(1, torch.get_num_threads() // workers)
     ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start,
-                                                       initargs=(threads, progress_queue := manager.Queue())) as pool:
-        futures = [pool.submit(_call, label, fn, args) for label, fn, args in tasks]
-        pending: set[Future] = set(futures)
-        try:
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(progress_queue, progress)
-                for future in done:
-                    future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        finally:
+    with ctx.Manager() as manager:
+        progress_queue = manager.Queue()
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start,
+                                 initargs=(threads, progress_queue)) as pool:
+            return _wait_all(pool, tasks, progress_queue, progress)
+
+
+def _wait_all(pool: ProcessPoolExecutor, tasks: list[Task], progress_queue: Any,
+              progress: Progress | None) -> list[Any]:
+    """Submit every task, draw their progress while they run, raise the first error (cancelling the rest)."""
+    futures = [pool.submit(_call, label, fn, args) for label, fn, args in tasks]
+    pending: set[Future] = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(progress_queue, progress)
+            for future in done:
+                future.result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        _drain(progress_queue, progress)
     return [future.result() for future in futures]

@@ -156,7 +156,8 @@ class GreyboxAttack(Attack):
 
         def train_with_progress(model: nn.Module, ckpt_dir: Path, callbacks: Sequence[Callback]) -> list:
             label = f"lottery {ckpt_dir.parent.relative_to(root)}"  # e.g. "lottery reinit/level_07"
-            return train(model, ckpt_dir, [*callbacks, EpochProgress(self._context.report, label, cfg.finetune.optim.epochs)])
+            epochs = EpochProgress(self._context.report, label, cfg.finetune.optim.epochs)
+            return train(model, ckpt_dir, [*callbacks, epochs])
 
         rows = run_imp(student, train_with_progress, self._measure, cfg.lottery, root, dense_dir=self._dir / "finetune",
                        fresh_model=self._fresh, seed=cfg.seed, on_level=self._reporter("lottery levels"))
