@@ -96,6 +96,9 @@ def test_matrix_covers_every_defence_with_honest_and_thief_sides(local_matrix):
     # PRADA: the thief's stream is flagged, the honest users' real clips are not; blocking cuts the thief short.
     assert rows["prada"]["flagged_at"] is not None and rows["prada"]["queries"] == 96 and not rows["prada"]["blocked"]
     assert rows["prada-block"]["blocked"] and rows["prada-block"]["queries"] < 96
+    # Flag-only PRADA changes no answer: its thief's student is the undefended cell's, paid once.
+    assert rows["prada"]["answers_of"] == "none" and "answers_of" not in rows["prada-block"]
+    assert rows["prada"]["student_top1"] == rows["none"]["student_top1"] and rows["prada"]["seconds"] < 5
     assert rows["prada"]["honest_fpr"] == rows["prada-block"]["honest_fpr"]
     assert 0 <= rows["prada"]["honest_fpr"] <= 1 and len(rows["prada"]["honest_flagged_at"]) == 3
     assert all(r["queries"] == 96 for n, r in rows.items() if n != "prada-block")
@@ -116,8 +119,12 @@ def test_served_matrix_answers_exactly_as_the_in_process_one(local_matrix, victi
     keys = ("student_top1", "student_agreement", "queries", "blocked", "flagged_at", "utility_top1", "honest_fpr")
     for a, b in zip(local["rows"], served["rows"]):
         assert {k: a[k] for k in keys} == {k: b[k] for k in keys}, a["defence"]
+    # In-process, flag-only PRADA reuses the undefended cell (it changes no answer); the server runs it for real,
+    # and the two agree above. Every other cell paid for its own stream on both paths.
+    assert [r["defence"] for r in local["rows"] if r.get("answers_of")] == ["prada"]
+    assert not any(r.get("answers_of") for r in served["rows"])
     here, there = _cells(next(runs.glob("defend_*"))), _cells(next(tmp_path.glob("defend_*")))
-    assert len(here) == len(there) == len(DEFAULT_SETTINGS)
+    assert set(there) == set(here) | {"prada"} and len(there) == len(DEFAULT_SETTINGS)
     for name in here:
         mine, theirs = _ledger(here[name]), _ledger(there[name])
         assert torch.equal(mine[0], theirs[0]) and torch.equal(mine[1], theirs[1]), name
@@ -132,22 +139,25 @@ def test_killed_matrix_resumes_without_paying_twice(local_matrix, victim_path, t
 
     cell = {"now": -1}
 
+    blocked_at = {r["defence"]: r for r in reference["rows"]}["prada-block"]["queries"]
+
     def kill_in_prada(label: str, done: int, total: int | None) -> None:
-        """Killed while PRADA's cell has paid 64 of its 96 queries."""
+        """Killed when the blocking PRADA's cell has paid all it will be answered, before the block."""
         if label == "defence x attack cells":
             cell["now"] = done
-        elif label == "queries" and cell["now"] == DEFAULT_SETTINGS.index("prada") and done >= 64:
+        elif label == "queries" and cell["now"] == DEFAULT_SETTINGS.index("prada-block") and done >= blocked_at:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         run_defend(cfg, tmp_path, progress=kill_in_prada)
     folder = cfg.run_dir(tmp_path)
     done_before = {p: p.stat().st_mtime_ns for p in folder.glob("*/seed_0/noise/metrics.json")}
-    assert len(done_before) == DEFAULT_SETTINGS.index("prada")  # every cell before PRADA's finished, not PRADA's
+    assert len(done_before) == DEFAULT_SETTINGS.index("prada-block")  # every cell before it finished, not it
     result = run_defend(cfg, tmp_path)
     assert {p: p.stat().st_mtime_ns for p in done_before} == done_before  # finished cells are read back
     rows = {r["defence"]: r for r in result["rows"]}
-    assert rows["prada"]["resumed_from"] >= 64  # PRADA's memory of the thief was rebuilt from the query log...
+    # PRADA's memory of the thief was rebuilt from the query log, so the resumed key is blocked where it was...
+    assert rows["prada-block"]["resumed_from"] == blocked_at and rows["prada-block"]["blocked"]
     for name, row in rows.items():
         assert row["queries"] == {r["defence"]: r for r in reference["rows"]}[name]["queries"], name
     by_folder = {parse_setting(name).folder: row for name, row in rows.items()}
@@ -155,7 +165,8 @@ def test_killed_matrix_resumes_without_paying_twice(local_matrix, victim_path, t
         ledger = QueryLedger(root)
         assert ledger.paid == by_folder[name]["queries"], name
         ledger.close()
-    assert rows["prada"]["flagged_at"] == {r["defence"]: r for r in reference["rows"]}["prada"]["flagged_at"]
+    for name in ("prada", "prada-block"):
+        assert rows[name]["flagged_at"] == {r["defence"]: r for r in reference["rows"]}[name]["flagged_at"], name
     assert run_defend(cfg, tmp_path) == result  # a finished matrix is returned as is
 
 
@@ -280,6 +291,25 @@ def test_greybox_kd_joins_the_matrix_with_aux_videos(victim_path, tmp_path):
     block = rows["prada-block"]  # aux clips are natural videos: PRADA tests the stream and lets it through
     assert block["thief_w"] is not None and block["flagged_at"] is None
     assert not block["blocked"] and block["queries"] == 80
+    assert block["answers_of"] == "none" and block["student_top1"] == rows["none"]["student_top1"]  # unblocked: reused
+
+
+def test_the_in_domain_thief_joins_the_matrix_and_unflagged_prada_reuses_its_stream(victim_path, tmp_path):
+    """``reference`` pays for clips of the victim's own distribution; a PRADA that never flags (or blocks) that
+    stream changes no answer, so both PRADA cells are the undefended cell's stream, paid once, with their own
+    (empty) flag point; the thief signal is measured on that stream."""
+    cfg = _config(victim_path, defences=["none", "prada", "prada-block"], attacks=["reference"],
+                  prada={"min_queries": 10_000})
+    result = run_defend(cfg, tmp_path)
+    rows = {r["defence"]: r for r in result["rows"]}
+    assert all(r["attack"] == "reference" and r["queries"] == 96 for r in rows.values())
+    for name in ("prada", "prada-block"):
+        row = rows[name]
+        assert row["answers_of"] == "none" and row["flagged_at"] is None and not row["blocked"], name
+        assert row["student_top1"] == rows["none"]["student_top1"] and row["thief_changed"] == 0.0, name
+    assert len(list(tmp_path.glob("defend_*/*/seed_0/reference/attack/queries"))) == 1  # only 'none' paid
+    with pytest.raises(ValueError, match="unknown attacks"):
+        _config(victim_path, attacks=["ceiling"])
 
 
 def test_a_remote_victim_is_defended_on_the_owners_side(victim_path, tmp_path):

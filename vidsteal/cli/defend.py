@@ -22,7 +22,8 @@ def defend(
                                           "noise:STD | poison:TAU | prada | prada-block (default: none, top5, "
                                           "label, round2, noise:0.02, noise:0.1, poison:0.5, poison:0.8, prada, "
                                           "prada-block)"),
-    attacks: str = typer.Option("embeddings,dfme,noise", help="comma-separated black-box attacks"),
+    attacks: str = typer.Option("embeddings,dfme,noise", help="comma-separated black-box attacks; 'reference' "
+                                "adds a thief paying for clips of the victim's own distribution (embedded victims)"),
     aux: Optional[str] = typer.Option(None, help="unlabeled videos (any layout) or 'embedded': adds grey-box KD"),
     student: str = typer.Option("frame_cnn", help="student architecture of every attack"),
     seeds: str = typer.Option("0", help="comma-separated seeds; every cell runs once per seed"),

@@ -48,6 +48,7 @@ from vidsteal.victims.outputs import OutputMode
 from vidsteal.victims.spec import Victim, resolve_victim
 
 BLACKBOX = ("embeddings", "dfme", "noise")
+REFERENCE = "reference"  # unlabeled clips of the victim's own distribution: an in-domain thief (embedded victims)
 SEEDS_FREE = {"seeds": True}
 KD = "kd"
 
@@ -62,7 +63,8 @@ class DefendConfig(BaseConfig):
     test_size: int = Field(1000, ge=1, description="test clips (embedded), or at most this many test videos")
     budget: int = Field(2500, ge=1, description="victim queries each attack may pay for, under every defence")
     defences: list[str] = Field(list(DEFAULT_SETTINGS), description="defence settings (see deploy.GRAMMAR)")
-    attacks: list[str] = Field(list(BLACKBOX), description="black-box attacks; grey-box KD joins with aux")
+    attacks: list[str] = Field(list(BLACKBOX), description="black-box attacks, and 'reference' (a thief paying for "
+                               "clips of the victim's own distribution; embedded victims); grey-box KD joins with aux")
     student: str = Field("frame_cnn", description="student architecture of every attack")
     seeds: list[int] = Field([0], min_length=1, description="each cell runs once per seed (also seeds the noise)")
     blackbox: dict[str, Any] = Field(default_factory=dict, description="overrides for every black-box attack")
@@ -90,10 +92,10 @@ class DefendConfig(BaseConfig):
     @field_validator("attacks")
     @classmethod
     def _known_attacks(cls, names: list[str]) -> list[str]:
-        unknown = sorted(set(names) - set(BLACKBOX))
+        unknown = sorted(set(names) - {*BLACKBOX, REFERENCE})
         if unknown:
-            raise ValueError(f"unknown attacks {unknown}; expected some of {list(BLACKBOX)} (grey-box KD joins "
-                             "with --aux)")
+            raise ValueError(f"unknown attacks {unknown}; expected some of {[*BLACKBOX, REFERENCE]} (grey-box KD "
+                             "joins with --aux)")
         return names
 
     @property
@@ -149,7 +151,8 @@ def _matrix(cfg: DefendConfig, run_dir: Path, victim: Victim, yard: Yardstick,
             for attack in cfg.all_attacks:
                 _report(progress, "defence x attack cells", len(rows), total)
                 cell = _cell(cfg, setting, attack, seed, folder / attack, victim, yard, aux, progress)
-                signal = _signal(victim, folder / attack, _ledger(cfg, setting, attack, seed, folder / attack))
+                payer, paid_in = (setting, folder / attack) if "answers_of" not in cell else _undefended(folder / attack)
+                signal = _signal(victim, folder / attack, _ledger(cfg, payer, attack, seed, paid_in))
                 rows.append({"seed": seed, "defence": name, "attack": attack, **honest, **cell, **signal})
     _report(progress, "defence x attack cells", len(rows), total)
     return rows
@@ -183,6 +186,9 @@ def _cell(cfg: DefendConfig, setting: DefenceSetting, attack: str, seed: int, ce
     if done is not None:
         return done
     start = time.perf_counter()
+    same = _same_answers(cfg, setting, attack, seed, cell_dir)
+    if same is not None:
+        return run_folders.finish(cell_dir, {**same, "seconds": time.perf_counter() - start})
     kd_run = _kd_run(cfg, setting, seed) if attack == KD else None
     attack_dir, ledger = cell_dir / "attack", _ledger(cfg, setting, attack, seed, cell_dir)
     with deployed(victim, setting, serve=cfg.serve, batch_size=cfg.batch_size) as (thief, chain):
@@ -208,6 +214,33 @@ def _cell(cfg: DefendConfig, setting: DefenceSetting, attack: str, seed: int, ce
         **student, "budget": cfg.budget, "blocked": blocked, "flagged_at": flagged.get("flagged_at"),
         "thief_w": flagged.get("w"), "seconds": time.perf_counter() - start, "resumed_from": resumed,
         "path": "server" if cfg.serve else "in-process"})
+
+
+def _undefended(cell_dir: Path) -> tuple[DefenceSetting, Path]:
+    """The same attack and seed's cell under setting ``none``, beside ``cell_dir`` in the matrix."""
+    none = parse_setting("none")
+    return none, cell_dir.parents[2] / none.folder / cell_dir.parent.name / cell_dir.name
+
+
+def _same_answers(cfg: DefendConfig, setting: DefenceSetting, attack: str, seed: int,
+                  cell_dir: Path) -> dict[str, Any] | None:
+    """PRADA changes no answer until it blocks, so its thief pays for the very stream the undefended victim
+    answered: that finished cell's student and queries stand (paid once, not twice); only the flag point, replayed
+    from that stream, is this setting's own. A blocking PRADA that flags the stream cuts it, so that cell runs for
+    real, as does every cell of the server path (what is measured there is what the server does)."""
+    prada = setting.prada
+    if prada is None or cfg.serve or setting.output_mode != OutputMode() or len(setting.defences) != 1:
+        return None
+    none, base_dir = _undefended(cell_dir)
+    base = run_folders.finished(base_dir)
+    if base is None:  # 'none' not in the matrix, or listed after PRADA
+        return None
+    flagged = flag_point(prada, _ledger(cfg, none, attack, seed, base_dir))
+    if prada.block and flagged["flagged_at"] is not None:
+        return None
+    return {**{k: base[k] for k in ("student_top1", "student_agreement", "queries", "budget")}, "blocked": False,
+            "flagged_at": flagged["flagged_at"], "thief_w": flagged["w"], "resumed_from": 0, "path": base["path"],
+            "answers_of": none.name}
 
 
 def _ledger(cfg: DefendConfig, setting: DefenceSetting, attack: str, seed: int, cell_dir: Path) -> Path:

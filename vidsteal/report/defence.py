@@ -19,7 +19,7 @@ from vidsteal.runs import write_csv
 
 COLUMNS = ("seed", "defence", "attack", "utility_top1", "utility_agreement", "utility_tv", "honest_refused",
            "honest_fpr", "student_top1", "student_agreement", "queries", "budget", "blocked", "flagged_at", "thief_w",
-           "thief_changed", "thief_tv", "seconds", "path")
+           "thief_changed", "thief_tv", "seconds", "path", "answers_of")
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -83,7 +83,12 @@ def matrix_table(rows: list[dict[str, Any]]) -> Table:
                "Thief: the student after the attack against the defended victim, on the same test clips; in brackets, "
                "how the defence changed the answers the thief paid for (share whose top-1 differs from the undefended "
                "victim's, total variation of the revealed probabilities). Flagged "
-               "at: queries the thief had been answered when PRADA first flagged it, per seed (– never).")
+               "at: queries the thief had been answered when PRADA first flagged it, per seed (– never). A PRADA "
+               "that does not block that stream changes no answer: its cells reuse the undefended cell's stream "
+               "and student, paid once.")
+    if any(r["attack"] == "reference" for r in rows):
+        caption += (" Attack 'reference': a thief paying for unlabeled clips of the victim's own distribution (an "
+                    "in-domain thief; on the embedded benchmark, the ceiling of the data-free rows).")
     return Table(title="Defence x attack matrix", header=header, body=body, caption=caption)
 
 
