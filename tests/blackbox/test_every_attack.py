@@ -38,3 +38,18 @@ def test_every_registered_attack_pays_what_its_ledger_holds_and_finishes(name, m
     done = runs.finished(run_dir)
     assert done is not None and done["queries"] == queries and done["metrics"]
     assert (run_dir / runs.CONFIG).exists()
+
+
+def test_a_run_does_not_depend_on_what_ran_before_it_in_the_process(make_job, victim_path, tmp_path):
+    """The student's dropout draws from the global RNG: a run seeds it, so the same job trains the same student
+    whatever the process did before (a defence matrix or a demo runs many cells in one process)."""
+    import torch
+    from safetensors.torch import load_file
+
+    job = make_job("noise", 96).model_copy(update={"student": "test_c3d"})  # a student with dropout
+    torch.manual_seed(1)
+    run_blackbox(job, tmp_path / "a")
+    torch.rand(1000)  # the process moves on
+    run_blackbox(job, tmp_path / "b")
+    a, b = load_file(tmp_path / "a" / "student.safetensors"), load_file(tmp_path / "b" / "student.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

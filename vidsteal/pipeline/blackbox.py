@@ -87,7 +87,8 @@ def _run(job: BlackboxJob, run_dir: Path, progress: Progress | None, victim: Vic
         torch.manual_seed(attack.config.seed)
         student = create_model(job.student, card.num_classes, **job.student_kwargs)
     budget = QueryBudget(attack.config.budget)
-    with LoggedOracle(victim.oracle, run_dir / "queries", budget) as oracle:  # 8-bit clips, for every attack
+    with LoggedOracle(victim.oracle, run_dir / "queries", budget) as oracle, torch.random.fork_rng():  # 8-bit clips
+        torch.manual_seed(attack.config.seed + 1)  # the student's dropout: a run must not depend on what ran before
         result = attack.run(oracle, student, AttackContext(run_dir, test_set, victim_logits, progress))
         clips, classes, scores = strongest_per_class(oracle, card.num_classes)
         names = card.categories or [str(c) for c in range(card.num_classes)]
