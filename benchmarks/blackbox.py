@@ -51,18 +51,28 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "noise": ("noise", {"render": "motion"}),
     "ceiling": ("reference", {"source": "train"}),
 }
-# Ideas for clips that teach (embeddings only): name -> overrides. Measured on val; kept only if they help there.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "procedural": {"prior": {"generator": "dead_leaves"}},
-    "mixed": {"prior": {"generator": "mixed"}},
-    "rare": {"pool": {"allocate": "rare"}},
-    "disagreement": {"pool": {"select": "disagreement"}},
-    "no_augment": {"pool": {"augment": 0.0}},
-    "balanced": {"distill": {"balance": 1.0}},
-    "class_only": {"pool": {"mix": {"class": 1.0}}},
-    "search_0.2": {"search": {"fraction": 0.2}},
-    "static": {"motion": {"static": True}},
-    "noise_blend": {},  # the earlier noise row (fields faded over time), for comparison with the motion renderer
+# Ideas for clips that teach: name -> (method, overrides); embedding variants unless said. Measured on val; kept
+# only if they help there. A variant that changes the renderer has its noise twin, so the floor moves with it.
+LEAVES = {"prior": {"generator": "dead_leaves"}}
+FRAME = {"motion": {"layout": "frame"}}
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "procedural": ("embeddings", LEAVES),
+    # dead leaves as the whole scene (camera motion, the two keyframes blended), or as an object over a sharp one
+    "leaves_frame": ("embeddings", {**LEAVES, **FRAME}),
+    "leaves_sprite": ("embeddings", {**LEAVES, "motion": {"background_blur": 0}}),
+    "leaves_frame_no_search": ("embeddings", {**NO_SEARCH, **LEAVES, **FRAME}),
+    "frame": ("embeddings", FRAME),  # the default prior in the frame layout: what the layout alone changes
+    "noise_frame": ("noise", {"render": "motion", **FRAME}),
+    "mixed": ("embeddings", {"prior": {"generator": "mixed"}}),
+    "rare": ("embeddings", {"pool": {"allocate": "rare"}}),
+    "disagreement": ("embeddings", {"pool": {"select": "disagreement"}}),
+    "no_augment": ("embeddings", {"pool": {"augment": 0.0}}),
+    "balanced": ("embeddings", {"distill": {"balance": 1.0}}),
+    "class_only": ("embeddings", {"pool": {"mix": {"class": 1.0}}}),
+    "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
+    "static": ("embeddings", {"motion": {"static": True}}),
+    # the earlier noise row (fields faded over time), for comparison with the motion renderer
+    "noise_blend": ("noise", {"render": "blend"}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}
@@ -74,7 +84,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--pairs", nargs="+", default=["c3d3d", "c3d", "swin"], choices=list(PAIRS))
     p.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="embedding variants")
+    p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
+                   help="ideas measured beside the rows")
     p.add_argument("--split", choices=["val", "test"], default="test", help="where students are measured")
     p.add_argument("--tune-dfme", action="store_true", help="run DFME's grid on val and keep the best (per pair)")
     p.add_argument("--dfme-grid", nargs="+", default=None, metavar="BATCH,LR,LOSS",
@@ -195,8 +206,7 @@ def main() -> None:
                     over, notes[f"{pair} b{budget} dfme"] = tuned_dfme(args, pair, budget)
                 rows.setdefault(name, []).append(run(args, pair, method, name, seed, budget, args.split, over))
             for name in args.variants:
-                method, over = ("noise", {"render": "blend"}) if name == "noise_blend" else ("embeddings",
-                                                                                             VARIANTS[name])
+                method, over = VARIANTS[name]
                 rows.setdefault(f"embeddings:{name}" if method == "embeddings" else name, []).append(
                     run(args, pair, method, name, seed, budget, args.split, over))
     report(args, results, notes)

@@ -98,3 +98,21 @@ def test_mixed_prior_routes_each_image_to_the_part_its_selector_names():
                                            mode="bilinear", antialias=True, align_corners=False)
     torch.testing.assert_close(out[1], leaf[0].clamp(0, 1), atol=1e-5, rtol=1e-5)
     _check(mixed, n=4)
+
+
+def test_dead_leaves_has_the_models_statistics_sharp_occlusions_and_full_colour():
+    gen = create_generator("dead_leaves", size=32)
+    g = torch.Generator().manual_seed(0)
+    images = gen(gen.sample_z(64, g), gen.one_hot(torch.arange(64) % 8))
+    step = (images[..., 1:] - images[..., :-1]).abs().amax(1)  # largest channel change between neighbours
+    assert (step < 0.02).float().mean() > 0.4  # mostly flat inside leaves ...
+    assert (step > 0.3).float().mean() > 0.02  # ... with steep occlusion edges, not blur
+    channel = images.permute(1, 0, 2, 3).flatten(1)
+    assert (channel.quantile(0.05, dim=1) < 0.1).all() and (channel.quantile(0.95, dim=1) > 0.9).all()
+
+
+def test_a_procedural_prior_renders_at_the_clip_size_and_a_gan_at_its_own():
+    from vidsteal.models.generators import create_prior_for
+    assert create_prior_for("dead_leaves", 24).size == 24
+    assert create_prior_for("dead_leaves", 24, size=48).size == 48  # an explicit size wins
+    assert create_prior_for("test_dcgan", 24).size == 16  # a GAN draws at its trained size

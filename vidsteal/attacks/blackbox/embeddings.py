@@ -41,7 +41,7 @@ from vidsteal.attacks.blackbox.trajectories import MotionConfig
 from vidsteal.attacks.blackbox.zeroth_order import Adam, antithetic_nes
 from vidsteal.attacks.registry import register_attack
 from vidsteal.config import BaseConfig
-from vidsteal.models.generators import create_generator
+from vidsteal.models.generators import create_prior_for
 from vidsteal.victims.base import Oracle
 
 KINDS = ("class", "boundary", "history", "prior")
@@ -110,7 +110,7 @@ class EmbeddingAttack(BlackboxAttack):
     def setup(self, session: Session) -> None:
         cfg = self.config
         self.rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 23)
-        prior = create_generator(cfg.prior.generator, **cfg.prior.generator_kwargs)
+        prior = create_prior_for(cfg.prior.generator, session.size, **cfg.prior.generator_kwargs)
         self.emb = ClassEmbeddings(prior, session.num_classes, cfg.prior, cfg.motion, session.frames, session.size,
                                    cfg.seed)
         self.adam = Adam(tuple(self.emb.theta.shape), cfg.search.lr)

@@ -29,6 +29,7 @@ class ImageGenerator(nn.Module, ABC):
     class_dim: int
     size: int
     z_scale: float = 1.0
+    draws_any_size: bool = False  # procedural priors take ``size=`` and render at it, at no loss
 
     def freeze(self) -> "ImageGenerator":
         """Eval mode (dropout off, BN running stats) and no parameter gradients: the prior is never trained.

@@ -2,12 +2,14 @@
 
 - ``dead_leaves``: the dead-leaves image model (Lee, Mumford & Huang 2001), which Baradad et al. ("Learning to see
   by looking at noise", NeurIPS 2021) found to teach image features without any real image. Each image is a stack
-  of ``leaves`` opaque shapes painted back to front over a smooth background; every shape is a rotated
-  superellipse (diamond, ellipse or rounded box by its exponent) with its own colour and a grating texture
-  (stripes or checks, any frequency and orientation). ``z`` holds each leaf's geometry, colour and texture; the
-  class vector is a *style* shared by all leaves of an image (palette, leaf size and shape, texture strength and
-  frequency, edge softness, background), so a searched class embedding moves a whole family of images. Rendering
-  is soft (sigmoid edges), hence differentiable in both.
+  of ``leaves`` opaque shapes painted back to front over a smooth background, with the model's own statistics:
+  sharp edges (occlusion boundaries, not blur), colours over the whole RGB cube, leaves that shrink from back to
+  front (the back ones tile the frame as a scene, the front ones are objects on it), and two-colour textures
+  (Baradad's "textured" variant: stripes or checks, any frequency and orientation). Every shape is a rotated
+  superellipse (diamond, ellipse or rounded box by its exponent). ``z`` holds each leaf's geometry, colours and
+  texture; the class vector is a *style* shared by all leaves of an image (palette, leaf size and shape, texture
+  strength and frequency, edge sharpness, background), so a searched class embedding moves a whole family of
+  images. Rendering is soft at the sub-pixel scale (sigmoid edges), hence differentiable in both.
   Nothing here describes any benchmark: the shapes are one continuous family, the statistics generic.
 - ``mixed``: several registered priors behind one interface (by default the two offline DCGANs and dead leaves).
   The class vector carries each prior's class coordinates plus one selector coordinate per prior; an image is drawn
@@ -31,6 +33,8 @@ STYLE_DIMS = 16
 
 class DeadLeaves(ImageGenerator):
     """Dead-leaves compositions (see module docstring); ``z_dim = leaves * 13 + 8``, ``class_dim = 16``."""
+
+    draws_any_size = True
 
     def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0) -> None:
         super().__init__()
@@ -58,9 +62,10 @@ class DeadLeaves(ImageGenerator):
             return t.view(n, 1, 1, 1)
 
         q = style
-        for i in range(self.leaves):  # back to front: later leaves occlude earlier ones
+        for i in range(self.leaves):  # back to front: later leaves occlude earlier ones, and are smaller
             p = leaf[:, i]
-            radius = 0.08 + 0.5 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4])
+            depth = 1.0 - 2.0 * i / max(self.leaves - 1, 1)  # +1 at the back .. -1 at the front
+            radius = 0.08 + 0.6 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4] + depth)
             aspect = torch.exp(0.4 * torch.tanh(p[:, 3] + q[:, 6]))
             angle, expo = math.pi * torch.tanh(p[:, 4]), px(0.8 + 5.0 * torch.sigmoid(p[:, 5] + q[:, 5]))
             dx, dy = x - px(torch.tanh(p[:, 0])), y - px(torch.tanh(p[:, 1]))
@@ -68,16 +73,18 @@ class DeadLeaves(ImageGenerator):
             u, v = dx * cos + dy * sin, -dx * sin + dy * cos
             dist = ((u / px(radius * aspect)).abs().clamp(min=1e-4) ** expo
                     + (v / px(radius / aspect)).abs().clamp(min=1e-4) ** expo) ** (1 / expo)
-            mask = torch.sigmoid((1 - dist) * px(8 + 24 * torch.sigmoid(q[:, 15])))  # (n, 1, S, S)
-            colour = torch.sigmoid(1.2 * p[:, 6:9] * torch.exp(0.5 * torch.tanh(q[:, 3:4])) + q[:, 0:3])
-            amp = px(torch.sigmoid(p[:, 9] + q[:, 7] - 1.0))
+            mask = torch.sigmoid((1 - dist) * px(40 + 320 * torch.sigmoid(q[:, 15] + 1)))  # (n, 1, S, S)
+            colour = torch.sigmoid(3 * p[:, 6:9] + q[:, 0:3])  # ~ the whole RGB cube, saturated
+            other = torch.sigmoid(-3 * p[:, 6:9] + q[:, 3:6])  # the texture's second colour
+            amp = px(torch.sigmoid(2 * p[:, 9] + q[:, 7]))
             freq = px((2 + 10 * torch.sigmoid(p[:, 10] + q[:, 8])) / radius)
             phi = math.pi * torch.tanh(p[:, 11]) + q[:, 9]
             cphi, sphi = px(torch.cos(phi)), px(torch.sin(phi))
             along, across = u * cphi + v * sphi, v * cphi - u * sphi
             checks = px(torch.sigmoid(2 * p[:, 12]))
             wave = torch.sin(freq * along) * (1 - checks + checks * torch.sin(freq * across))
-            paint = (colour.view(n, 3, 1, 1) * (1 + amp * wave)).clamp(0, 1)
+            weight = torch.sigmoid(8 * wave) * amp  # a two-colour pattern with sharp-ish stripes
+            paint = colour.view(n, 3, 1, 1) * (1 - weight) + other.view(n, 3, 1, 1) * weight
             image = image * (1 - mask) + paint * mask
         return image.clamp(0, 1) * 2 - 1
 

@@ -19,3 +19,13 @@ def create_generator(name: str, **kwargs: Any) -> ImageGenerator:
     """Build a registered prior in eval mode with frozen weights; ``None`` kwargs are dropped."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return GENERATORS.get(name)(**kwargs).freeze()
+
+
+def create_prior_for(name: str, clip_size: int, **kwargs: Any) -> ImageGenerator:
+    """``create_generator``, rendering at ``clip_size`` when the prior draws at any size (``draws_any_size``: the
+    procedural ones) and no size was given: nothing is drawn at 64 px only to be shrunk to 32. A GAN keeps the size
+    it was trained at."""
+    prior = create_generator(name, **kwargs)
+    if prior.draws_any_size and "size" not in kwargs and prior.size != clip_size:
+        prior = create_generator(name, **kwargs, size=clip_size)
+    return prior
