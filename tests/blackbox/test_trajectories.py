@@ -23,6 +23,20 @@ def test_motion_vs_static(layout):
     assert 0 <= moving.min() and moving.max() <= 1
 
 
+@pytest.mark.parametrize("static", [False, True])
+def test_frame_layout_clips_sharing_keyframes_differ_by_camera_offset_and_mirror(static):
+    """The pool pays blocks of clips that share keyframes; with the whole frame moving (and certainly when static)
+    they would be identical but for motion jitter, and identical clips are answered once: wasted budget."""
+    key = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2)).expand(4, -1, -1, -1)
+    motion = torch.zeros(4, MOTION_DIMS)
+    centre = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.3, -0.2], [0.0, 0.0]])
+    polarity = torch.tensor([1.0, -1.0, 1.0, 1.0])
+    clips = make_clips(key, key, motion, 4, 16, MotionConfig(layout="frame", static=static), centre, polarity)
+    assert torch.allclose(clips[3], key[0].unsqueeze(1).expand(-1, 4, -1, -1), atol=1e-5)  # no offset: the image
+    torch.testing.assert_close(clips[1], clips[0].flip(-1), atol=1e-5, rtol=0)  # polarity -1 mirrors the view
+    assert (clips[2] - clips[0]).abs().mean() > 0.05  # the camera looks elsewhere
+
+
 def test_each_motion_parameter_moves_the_clip():
     key = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     for dim in range(MOTION_DIMS):
