@@ -37,6 +37,24 @@ def test_resume_continues_the_curve(make_job, tmp_path, method):
     assert fresh["metrics"]["ledger"]["paid"] == 400
 
 
+@pytest.mark.parametrize("method", ["embeddings", "noise"])
+def test_a_resumed_run_trains_the_same_student_as_an_uninterrupted_one(make_job, tmp_path, method):
+    """Bit for bit, with a dropout student: the query log re-answers the clips, the checkpoint restores the student
+    and its sampler, and the student's dropout is seeded per step."""
+    import torch
+    from safetensors.torch import load_file
+
+    job = make_job(method, 300).model_copy(update={"student": "test_c3d"})
+    with pytest.raises(Killed):
+        run_blackbox(job, tmp_path / "run", progress=_kill_after(250))
+    torch.rand(1000)  # the process moves on before the resume
+    resumed = run_blackbox(job, tmp_path / "run")
+    fresh = run_blackbox(job, tmp_path / "fresh")
+    a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["metrics"]["top1"] == fresh["metrics"]["top1"]
+
+
 def test_finished_run_is_returned_as_is(make_job, tmp_path):
     job = make_job("noise", 100)
     first = run_blackbox(job, tmp_path / "run")
