@@ -70,7 +70,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
     "static": ("embeddings", {"motion": {"static": True}}),
     "gentle": ("embeddings", {"prior": {"init_motion": 0.3}, "motion": {"jitter": 0.1}}),  # slower motion
-    "slow": ("embeddings", {"motion": {"max_shift": 0.04, "max_rot": 0.1, "max_zoom": 0.04}}),  # lower limits
+    "fast": ("embeddings", {"motion": {"max_shift": 0.08, "max_rot": 0.5, "max_zoom": 0.12}}),  # the limits before
     # the earlier noise row (fields faded over time), for comparison with the motion renderer
     "noise_blend": ("noise", {"render": "blend"}),
 }
