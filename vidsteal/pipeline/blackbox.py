@@ -88,7 +88,9 @@ def _run(job: BlackboxJob, run_dir: Path, progress: Progress | None, victim: Vic
         student = create_model(job.student, card.num_classes, **job.student_kwargs)
     budget = QueryBudget(attack.config.budget)
     with LoggedOracle(victim.oracle, run_dir / "queries", budget) as oracle, torch.random.fork_rng():  # 8-bit clips
-        torch.manual_seed(attack.config.seed + 1)  # the student's dropout: a run must not depend on what ran before
+        # a run must not depend on what ran before it in the process, nor leak into it: the student seeds its dropout
+        # per step (OnlineStudent); this seed fixes any other draw an attack makes from the global RNG
+        torch.manual_seed(attack.config.seed + 1)
         result = attack.run(oracle, student, AttackContext(run_dir, test_set, victim_logits, progress))
         clips, classes, scores = strongest_per_class(oracle, card.num_classes)
         names = card.categories or [str(c) for c in range(card.num_classes)]

@@ -121,12 +121,16 @@ def _camera_frame(image: torch.Tensor, m: torch.Tensor | None, t: float, centre:
                   polarity: torch.Tensor | None) -> torch.Tensor:
     """The frame layout at time ``t``: the camera looks at ``centre`` (a per-clip offset) and moves by ``m``; a
     polarity of -1 mirrors the view. Clips that share their keyframes thus still differ, even when static."""
-    motion = m if m is not None else torch.zeros(image.shape[0], MOTION_DIMS, device=image.device, dtype=image.dtype)
-    theta = _affine(motion, t, 1.0, None if centre is None else centre * 0.5)
+    theta = _affine(_or_still(m, image), t, 1.0, None if centre is None else centre * 0.5)
     if polarity is not None:
         theta = theta * torch.stack([polarity, torch.ones_like(polarity)], 1).view(-1, 2, 1).to(theta)
     grid = F.affine_grid(theta, list(image.shape), align_corners=False)
     return F.grid_sample(image, grid, padding_mode="reflection", align_corners=False)
+
+
+def _or_still(m: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """Squashed motion ``m``, or no motion at all (the static frame) for each of ``like``'s images."""
+    return m if m is not None else torch.zeros(like.shape[0], MOTION_DIMS, device=like.device, dtype=like.dtype)
 
 
 def _mask(image: torch.Tensor, cfg: MotionConfig, polarity: torch.Tensor | None) -> torch.Tensor:
@@ -142,10 +146,9 @@ def _mask(image: torch.Tensor, cfg: MotionConfig, polarity: torch.Tensor | None)
 
 def _sprite_frame(fg: torch.Tensor, mask: torch.Tensor, bg: torch.Tensor, m: torch.Tensor | None, t: float,
                   cfg: MotionConfig, centre: torch.Tensor | None) -> torch.Tensor:
-    n = fg.shape[0]
-    motion = m if m is not None else torch.zeros(n, MOTION_DIMS, device=fg.device, dtype=fg.dtype)
     rgba = torch.cat([fg, mask], dim=1)
-    grid = F.affine_grid(_affine(motion, t, cfg.sprite_scale, centre), list(rgba.shape), align_corners=False)
+    grid = F.affine_grid(_affine(_or_still(m, fg), t, cfg.sprite_scale, centre), list(rgba.shape),
+                         align_corners=False)
     warped = F.grid_sample(rgba, grid, padding_mode="zeros", align_corners=False)
     alpha = warped[:, 3:]
     return warped[:, :3] * alpha + bg * (1 - alpha)
