@@ -57,7 +57,7 @@ def attack_config(args: argparse.Namespace, seed: int, budget: int, student: str
     return GreyboxConfig(
         budget=budget, seed=seed, stages=("kd", "finetune", "lottery", "scratch"),
         data=GreyboxData(aux_size=budget, labeled_fraction=args.labeled_fraction, labeled_pool=args.labeled_pool,
-                         aux_cutmix=args.aux_cutmix),
+                         aux_cutmix=args.aux_cutmix, aux_family=args.aux_family),
         kd=DistillConfig(temperature=args.kd_temperature,
                          optim=OptimConfig(epochs=args.kd_epochs, batch_size=64, lr=args.kd_lr, **frames)),
         finetune=FinetuneConfig(optim=ft),
@@ -90,6 +90,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--labeled-fraction", type=float, default=0.05)
     parser.add_argument("--labeled-pool", type=int, default=demo_victim("c3d_small").train_size,
                         help="the victims' training split, from which the labeled fraction is drawn")
+    parser.add_argument("--aux-family", default="auto", choices=("auto", "objects", "abstract"),
+                        help="embedded aux clips: objects of no class in the victim's world, or abstract patterns")
     parser.add_argument("--aux-cutmix", type=float, default=0.0, help="share of paid aux clips that are CutMix composites")
     parser.add_argument("--kd-epochs", type=int, default=8)
     parser.add_argument("--kd-lr", type=float, default=GreyboxConfig().kd.optim.lr)
@@ -124,8 +126,8 @@ def run_seed(args: argparse.Namespace, victim: Path, student: str, budget: int, 
     cfg = with_victim_benchmark(GreyboxRun(victim=str(victim), student=student, student_kwargs=student_kwargs,
                                            test_size=args.test_size, attack=attack_config(args, seed, budget, student)))
     bench = cfg.attack.data.benchmark
-    data = GreyboxDatasets(make_auxiliary(bench, budget, seed), labeled_subset(held_out["pool"], args.labeled_fraction,
-                                                                             seed))
+    data = GreyboxDatasets(make_auxiliary(bench, budget, seed, args.aux_family),
+                           labeled_subset(held_out["pool"], args.labeled_fraction, seed))
     result = run_greybox(cfg, args.runs, data=data, test_set=held_out["test"], victim_logits=held_out["logits"],
                          val_set=held_out["val"])
     rows = per_seed_rows(result.metrics, result.curve)

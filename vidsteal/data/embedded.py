@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidsteal.data.auxiliary import FAMILIES, render_auxiliary
-from vidsteal.data.kinetics_like import class_table, clip_motions, render_looks
+from vidsteal.data.kinetics_like import OTHER_SHAPES, class_table, clip_motions, render_looks, render_other_objects
 from vidsteal.data.synthetic import BenchmarkConfig, render_clips
 
 _SPLIT_CODES = {"train": 1, "test": 2, "val": 3, "aux": 4}
@@ -122,9 +122,25 @@ def per_frame_ceiling(cfg: BenchmarkConfig) -> float:
     return (1 / sharing).mean().item()
 
 
-def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0) -> ClipDataset:
-    """``n`` unlabeled clips of the irrelevant family, same frames and size as the benchmark."""
+AUX_FAMILIES = ("auto", "objects", "abstract")
+
+
+def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0, family: str = "auto") -> ClipDataset:
+    """``n`` unlabeled clips of an irrelevant family, same frames and size as the benchmark.
+
+    ``objects``: the benchmark's world (scenes, textures, motions, distractors) with objects of no class, as Moments
+    in Time is footage of the same world as Kinetics with other categories. ``abstract``: gratings, blobs, rings,
+    flicker and noise textures, a different world altogether. ``auto``: objects on v2, abstract on v1 (v1's figures
+    were made with it).
+    """
+    if family not in AUX_FAMILIES:
+        raise ValueError(f"aux family must be one of {AUX_FAMILIES}, got {family!r}")
+    if family == "auto":
+        family = "objects" if cfg.kind == "kinetics" else "abstract"
     g = _generator(seed, "aux")
+    if family == "objects":
+        chunks = [render_other_objects(min(_CHUNK, n - i), cfg, g) for i in range(0, n, _CHUNK)]
+        return ClipDataset(torch.cat(chunks), torch.full((n,), -1), list(OTHER_SHAPES))
     fam = torch.randint(0, len(FAMILIES), (n,), generator=g)
     chunks = [render_auxiliary(fam[i : i + _CHUNK], cfg.frames, cfg.size, g) for i in range(0, n, _CHUNK)]
     return ClipDataset(torch.cat(chunks), torch.full((n,), -1), list(FAMILIES))

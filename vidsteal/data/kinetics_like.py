@@ -27,6 +27,7 @@ SCENES = ("gradient", "horizon", "stripes", "tiles")
 # Index 0 ("still") doubles as the "any motion" value of appearance classes in the class factors.
 MOTIONS = ("still", "right", "left", "up", "down", "cw", "ccw", "zoom_in", "zoom_out")
 PAIRS = {"lateral": ("right", "left"), "spin": ("cw", "ccw"), "zoom": ("zoom_in", "zoom_out")}
+OTHER_SHAPES = ("disk", "diamond", "bar")  # objects of no class: the auxiliary set's (see render_other_objects)
 PAIR_LOOKS = {"zoom": 17, "spin": 18, "lateral": 19}  # an asymmetric shape (ell) for the spin pair
 MAX_APPEARANCE = min(PAIR_LOOKS.values())
 
@@ -95,17 +96,36 @@ def _texture_mix(texture: torch.Tensor, dist: torch.Tensor, radius: torch.Tensor
     return mix
 
 
+def render_other_objects(n: int, cfg, g: torch.Generator) -> torch.Tensor:
+    """``n`` clips of the same world with objects no class has (:data:`OTHER_SHAPES`): any texture, scene and
+    motion. The embedded stand-in for Moments in Time next to Kinetics: the same kind of footage (objects moving
+    over scenes), categories the victim was never trained on."""
+    shapes = [OTHER_SHAPES[i] for i in torch.randint(0, len(OTHER_SHAPES), (n,), generator=g).tolist()]
+    texture = torch.randint(0, len(TEXTURES), (n,), generator=g)
+    scene = torch.randint(0, len(SCENES), (n,), generator=g)
+    motion = torch.randint(0, len(MOTIONS), (n,), generator=g)
+    return render_parts(shapes, texture, scene, motion, cfg, g)
+
+
 def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
     """Render one clip per (look, motion) index pair (``cfg``: a BenchmarkConfig); returns uint8 (N, T, C, H, W).
 
     Every random draw is made for every clip whatever its motion, so two calls that differ only in ``motion_idx``
     render the same objects, scenes and noise.
     """
-    n, t_len, size = look_idx.numel(), cfg.frames, cfg.size
     parts = [look(i) for i in look_idx.tolist()]
-    shape = torch.tensor([LOOK_SHAPES.index(p[0]) for p in parts], dtype=torch.long)
     texture = torch.tensor([TEXTURES.index(p[1]) for p in parts], dtype=torch.long)
     scene = torch.tensor([SCENES.index(p[2]) for p in parts], dtype=torch.long)
+    return render_parts([p[0] for p in parts], texture, scene, motion_idx, cfg, g)
+
+
+def render_parts(shapes: list[str], texture: torch.Tensor, scene: torch.Tensor, motion_idx: torch.Tensor, cfg,
+                 g: torch.Generator) -> torch.Tensor:
+    """Render one clip per (shape name, texture index, scene index, motion index): the benchmark's world, with any
+    shape :func:`vidsteal.data.sprites.sdf` draws (the auxiliary set uses shapes no class has)."""
+    n, t_len, size = len(shapes), cfg.frames, cfg.size
+    shape_names = sorted(set(shapes))
+    shape = torch.tensor([shape_names.index(s) for s in shapes], dtype=torch.long)
     # Scene: two close colours mixed by the scene's pattern, its own orientation, period and phase.
     bg_a = torch.rand(n, 3, generator=g) * 0.8 + 0.1
     lo_c, hi_c = cfg.scene_contrast
@@ -164,7 +184,7 @@ def render_looks(look_idx: torch.Tensor, motion_idx: torch.Tensor, cfg, g: torch
         cos, sin = theta.cos().view(n, 1, 1), theta.sin().view(n, 1, 1)
         lx, ly = cos * dx + sin * dy, -sin * dx + cos * dy
         dist = torch.empty(n, size, size)
-        for s_i, s_name in enumerate(LOOK_SHAPES):
+        for s_i, s_name in enumerate(shape_names):
             sel = shape == s_i
             if sel.any():
                 dist[sel] = sdf(s_name, lx[sel], ly[sel])

@@ -23,6 +23,13 @@ def sdf(shape: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.minimum(bar, foot)
     if shape == "ring":
         return ((x * x + y * y).sqrt() - 0.65).abs() - 0.3
+    # Shapes no benchmark class has, for the auxiliary set (objects of the same world, other categories).
+    if shape == "disk":
+        return (x * x + y * y).sqrt() - 0.85
+    if shape == "diamond":
+        return (ax + ay - 1.0) * 0.7
+    if shape == "bar":
+        return torch.maximum(ax - 1.0, ay - 0.35)
     raise ValueError(f"unknown shape {shape!r}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -31,6 +32,9 @@ class GreyboxData(BaseConfig):
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig,
                                        description="clip geometry and classes of the victim's domain")
     aux: str = Field(EMBEDDED, description="'embedded' (generated irrelevant clips) or a folder of unlabeled videos")
+    aux_family: Literal["auto", "objects", "abstract"] = Field(
+        "auto", description="embedded aux set: objects (the victim's world, objects of no class: the stand-in for "
+        "Moments in Time), abstract (gratings, blobs, flicker: another world), auto = objects on v2, abstract on v1")
     aux_size: int = Field(2000, ge=1, description="auxiliary clips to query (a folder is cut to this many)")
     labeled: str = Field(EMBEDDED, description="'embedded' (the victim's training split) or a class-per-folder tree")
     labeled_pool: int = Field(6000, ge=1, description="size of the embedded training split the fraction is drawn from")
@@ -52,7 +56,7 @@ def _transform(bench: BenchmarkConfig) -> ClipTransform:
 
 def load_aux(cfg: GreyboxData, seed: int = 0) -> Dataset:
     if cfg.aux == EMBEDDED:
-        return make_auxiliary(cfg.benchmark, cfg.aux_size, seed)
+        return make_auxiliary(cfg.benchmark, cfg.aux_size, seed, cfg.aux_family)
     from vidsteal.data.folder import UnlabeledVideoFolder
 
     folder = UnlabeledVideoFolder(cfg.aux, transform=_transform(cfg.benchmark))
