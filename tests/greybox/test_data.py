@@ -48,3 +48,17 @@ def test_cutmix_aux_is_fixed_by_seed_and_mixes_the_asked_share(tiny_bench):
     rows, cols = diff.any(1).nonzero().flatten(), diff.any(0).nonzero().flatten()
     assert diff.sum() <= (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) <= (16 // 2) ** 2
     assert not any(torch.equal(CutMixAux(base, 0.0)[i][0], mixed[i][0]) for i in changed)
+
+
+def test_aux_family_reaches_the_data_and_old_saved_configs_read_as_abstract():
+    from vidsteal.data.embedded import make_auxiliary
+    from vidsteal.data.synthetic import BenchmarkConfig
+
+    bench = BenchmarkConfig(frames=4, size=16)
+    for family in ("objects", "abstract"):
+        cfg = GreyboxData(benchmark=bench, aux_size=6, aux_family=family)
+        assert torch.equal(load_aux(cfg, seed=2).clips, make_auxiliary(bench, 6, 2, family).clips)
+    assert GreyboxData(aux_size=6).aux_family == "auto"  # what users write keeps today's default
+    saved = GreyboxData(aux_family="abstract").model_dump(mode="json")
+    saved.pop("aux_family")  # a run folder written before the field existed
+    assert GreyboxData.model_validate(saved).aux_family == "abstract"
