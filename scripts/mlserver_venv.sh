@@ -28,6 +28,35 @@ deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
 print("\n".join(d for d in deps if re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower() != "fastapi"))
 PY
 )
+# The CUDA build of torch (torch, triton, nvidia-*, cuda-*: ~5.3 GB) is the same wheel .venv holds: when .venv has
+# it, hard-link its files here first (no second copy on disk; pip then finds torch installed at the pinned version).
+# Links share files, and pip replaces files rather than editing them, so neither venv can change the other's.
+MAIN="${MAIN_VENV:-$ROOT/.venv}"
+if [ -x "$MAIN/bin/python" ] && ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  "$MAIN/bin/python" - "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" <<'PY' || true
+import os, re, sys, sysconfig
+from importlib.metadata import distributions
+src, dst = sysconfig.get_paths()["purelib"], sys.argv[1]
+shared = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")
+done = []
+try:
+    for dist in distributions(path=[src]):
+        if not shared.match(dist.metadata["Name"].lower().replace("_", "-")):
+            continue
+        for f in dist.files or []:
+            rel = os.path.normpath(str(f))
+            if rel.startswith(".."):
+                continue  # console scripts in bin/: pip writes its own for this venv
+            os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
+            if not os.path.exists(os.path.join(dst, rel)):
+                os.link(os.path.join(src, rel), os.path.join(dst, rel))
+                done.append(rel)
+except OSError as e:  # another filesystem, no hard links: pip installs its own copy below
+    for rel in done:
+        os.unlink(os.path.join(dst, rel))
+    print(f"not sharing torch with {src}: {e}", file=sys.stderr)
+PY
+fi
 "${PIP[@]}" install "torch==2.14.1" "torchvision==0.29.1" "mlserver==1.7.1" "${DEPS[@]}"
 "${PIP[@]}" install --no-deps -e "$ROOT"
 
