@@ -45,6 +45,21 @@ def test_victim_overrides_change_one_architecture_recipe_only():
         demo_victim("swin3d_small", StudyConfig(victim_overrides={"swin3d_small": {"optim.lrr": 1}}))
 
 
+def test_greybox_overrides_change_one_pairs_grey_box_only():
+    from vidsteal.config import ConfigError
+    from vidsteal.pipeline.study import pair_greybox
+
+    cfg = StudyConfig()
+    vit = [p for p in cfg.pairs if p.student == "frame_vit_tiny"][0]
+    cnn = [p for p in cfg.pairs if p.student == "frame_cnn"][0]
+    changed = pair_greybox(cfg, vit)
+    assert changed.finetune.optim.lr == 1e-4 != cfg.greybox.finetune.optim.lr  # the demo's per-pair choice (val)
+    assert changed.model_copy(update={"finetune": cfg.greybox.finetune}) == cfg.greybox  # nothing else moved
+    assert pair_greybox(cfg, cnn) == cfg.greybox
+    with pytest.raises(ConfigError, match="finetune.optim.lrr"):
+        pair_greybox(cfg, vit.model_copy(update={"greybox_overrides": {"finetune.optim.lrr": 1}}))
+
+
 def test_a_3d_student_pair_trains_on_every_frame_and_keeps_the_rest_of_the_schedule():
     cfg = StudyConfig()
     (pair,) = [p for p in cfg.pairs if p.student == "c3d_student"]

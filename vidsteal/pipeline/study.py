@@ -49,6 +49,8 @@ class StudyPair(BaseConfig):
     budget: int | None = Field(None, ge=1, description="black-box queries per method and seed for this pair "
                                "(default: the study's blackbox_budget)")
     greybox: bool = Field(True, description="also run the grey-box attack on this pair")
+    greybox_overrides: dict[str, Any] = Field(default_factory=dict, description="dotted keys of the study's grey-box "
+                                              "config to change for this pair, e.g. {finetune.optim.lr: 1.0e-4}")
     attack: dict[str, Any] = Field(default_factory=dict, description="changes to blackbox_attack for this pair, "
                                    "merged one level deep (e.g. {distill: {train_frames: null}} for a 3D student)")
 
@@ -150,10 +152,17 @@ def _blackbox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir
             for tag, method, kwargs in plan}
 
 
+def pair_greybox(cfg: StudyConfig, pair: StudyPair) -> GreyboxConfig:
+    """The study's grey-box config with ``pair``'s own dotted-key changes."""
+    changes = [f"{key}={json.dumps(value)}" for key, value in pair.greybox_overrides.items()]
+    return load_config(GreyboxConfig, None, changes, base=cfg.greybox) if changes else cfg.greybox
+
+
 def _greybox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path) -> list[GreyboxRun]:
     """One grey-box run per seed of ``cfg`` (none when the pair has no grey box)."""
+    attack = pair_greybox(cfg, pair)
     return [GreyboxRun(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
-                       test_size=cfg.test_size, attack=cfg.greybox.model_copy(update={"seed": seed}))
+                       test_size=cfg.test_size, attack=attack.model_copy(update={"seed": seed}))
             for seed in cfg.seeds] if pair.greybox else []
 
 
@@ -275,7 +284,7 @@ def _study_pair(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir: P
     for gcfg in _greybox_jobs(cfg, pair, victim_path):
         seed = gcfg.attack.seed
         result = run_greybox(gcfg, run_dir / "greybox", progress=progress)
-        study.spent.append(spent_record(key, "grey box", seed, cfg.greybox.budget, result.as_dict()))
+        study.spent.append(spent_record(key, "grey box", seed, gcfg.attack.budget, result.as_dict()))
         for stage, label in GREYBOX_ROWS.items():
             if isinstance(result.metrics.get(stage), dict):
                 queries = 0 if stage == "scratch" else result.queries
