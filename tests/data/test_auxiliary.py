@@ -35,8 +35,8 @@ def test_abstract_family_is_the_set_earlier_figures_used_bit_for_bit():
 
 @pytest.mark.parametrize("shape", OTHER_SHAPES)
 def test_aux_shapes_are_solid_objects(shape):
-    inside, outside = sdf(shape, torch.zeros(1), torch.zeros(1)), sdf(shape, torch.full((1,), 1.5), torch.full((1,), 1.5))
-    assert inside.item() < 0 < outside.item()
+    centre, corner = torch.zeros(1), torch.full((1,), 1.5)
+    assert sdf(shape, centre, centre).item() < 0 < sdf(shape, corner, corner).item()
 
 
 def test_only_the_object_changes_with_its_shape():
