@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from vidsteal.attacks.greybox import FinetuneConfig, GreyboxConfig, GreyboxData, GreyboxDatasets, LotteryConfig
-from vidsteal.data.embedded import make_auxiliary, make_split
+from vidsteal.data.embedded import AUX_FAMILIES, make_auxiliary, make_split
 from vidsteal.data.subsets import labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig
 from vidsteal.distill.student import DistillConfig
@@ -95,7 +95,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--labeled-fraction", type=float, default=0.05)
     parser.add_argument("--labeled-pool", type=int, default=demo_victim("c3d_small").train_size,
                         help="the victims' training split, from which the labeled fraction is drawn")
-    parser.add_argument("--aux-family", default="auto", choices=("auto", "objects", "abstract"),
+    parser.add_argument("--aux-family", default="auto", choices=AUX_FAMILIES,
                         help="embedded aux clips: objects of no class in the victim's world, or abstract patterns")
     parser.add_argument("--aux-cutmix", type=float, default=0.0, help="share of paid aux clips that are CutMix composites")
     parser.add_argument("--kd-epochs", type=int, default=8)

@@ -7,6 +7,7 @@ uint8 tensor ``(N, T, C, H, W)``: a few thousand 8x32x32 clips take tens of MB.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from torch.utils.data import Dataset
@@ -122,10 +123,11 @@ def per_frame_ceiling(cfg: BenchmarkConfig) -> float:
     return (1 / sharing).mean().item()
 
 
-AUX_FAMILIES = ("auto", "objects", "abstract")
+AuxFamily = Literal["auto", "objects", "abstract"]
+AUX_FAMILIES: tuple[str, ...] = get_args(AuxFamily)
 
 
-def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0, family: str = "auto") -> ClipDataset:
+def make_auxiliary(cfg: BenchmarkConfig, n: int, seed: int = 0, family: AuxFamily = "auto") -> ClipDataset:
     """``n`` unlabeled clips of an irrelevant family, same frames and size as the benchmark.
 
     ``objects``: the benchmark's world (scenes, textures, motions, distractors) with objects of no class, as Moments

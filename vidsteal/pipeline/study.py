@@ -21,7 +21,7 @@ from pydantic import Field, TypeAdapter
 from vidsteal import runs
 from vidsteal.attacks.base import Progress
 from vidsteal.attacks.greybox import GreyboxConfig
-from vidsteal.config import BaseConfig, load_config
+from vidsteal.config import BaseConfig, C, load_config
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
 from vidsteal.pipeline.victims import embedded_victim
@@ -110,11 +110,16 @@ class StudyConfig(BaseConfig):
                    )
 
 
+def _changed(base: C, changes: dict[str, Any]) -> C:
+    """``base`` with dotted-key ``changes`` ({"optim.lr": 1e-3}) applied and validated, as the CLI's --set does."""
+    items = [f"{key}={json.dumps(value)}" for key, value in changes.items()]
+    return load_config(type(base), None, items, base=base) if items else base
+
+
 def demo_victim(arch: str, cfg: StudyConfig | None = None) -> SupervisedConfig:
     """The recipe ``vidsteal demo`` (or ``cfg``) trains ``arch`` with, so benchmarks share its cached victims."""
     cfg = cfg or StudyConfig()
-    changes = [f"{key}={json.dumps(value)}" for key, value in cfg.victim_overrides.get(arch, {}).items()]
-    return load_config(SupervisedConfig, None, [*changes, f"arch={arch}"], base=cfg.victim)
+    return _changed(cfg.victim, {**cfg.victim_overrides.get(arch, {}), "arch": arch})
 
 
 def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
@@ -154,8 +159,7 @@ def _blackbox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir
 
 def pair_greybox(cfg: StudyConfig, pair: StudyPair) -> GreyboxConfig:
     """The study's grey-box config with ``pair``'s own dotted-key changes."""
-    changes = [f"{key}={json.dumps(value)}" for key, value in pair.greybox_overrides.items()]
-    return load_config(GreyboxConfig, None, changes, base=cfg.greybox) if changes else cfg.greybox
+    return _changed(cfg.greybox, pair.greybox_overrides)
 
 
 def _greybox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path) -> list[GreyboxRun]:

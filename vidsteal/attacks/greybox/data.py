@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import Field, model_validator
 from torch.utils.data import Dataset, Subset
 
 from vidsteal.config import BaseConfig
-from vidsteal.data.embedded import ClipDataset, make_auxiliary, make_split
+from vidsteal.data.embedded import AuxFamily, ClipDataset, make_auxiliary, make_split
 from vidsteal.data.sources import materialise
 from vidsteal.data.subsets import labeled_subset
 from vidsteal.data.synthetic import BenchmarkConfig
@@ -32,7 +32,7 @@ class GreyboxData(BaseConfig):
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig,
                                        description="clip geometry and classes of the victim's domain")
     aux: str = Field(EMBEDDED, description="'embedded' (generated irrelevant clips) or a folder of unlabeled videos")
-    aux_family: Literal["auto", "objects", "abstract"] = Field(
+    aux_family: AuxFamily = Field(
         "auto", description="embedded aux set: objects (the victim's world, objects of no class: the stand-in for "
         "Moments in Time), abstract (gratings, blobs, flicker: another world), auto = objects on v2, abstract on v1")
     aux_size: int = Field(2000, ge=1, description="auxiliary clips to query (a folder is cut to this many)")
