@@ -102,3 +102,16 @@ def test_the_attack_runs_through_restricted_output_modes(kind, make_job, tmp_pat
             assert (answers.probs is None) == (kind == "label")
             if kind == "topk_probs":  # at most k non-zero scores per answer
                 assert int((answers.probs > 0).sum(1).max()) <= 2
+
+
+@pytest.mark.parametrize("max_iters", [None, 2])
+def test_the_search_grows_with_the_budget_unless_capped(max_iters, tmp_path):
+    """Uncapped (the default), a search that cannot reach every class keeps paying until its budget share is spent;
+    a cap of n iterations stops it after n x population x active classes."""
+    metrics, paid = _search(Sure(), OutputMode(), tmp_path, budget=600, threshold=0.5, max_iters=max_iters)
+    s = metrics["search"]
+    assert paid == 600
+    if max_iters is None:
+        assert 0.5 * 600 - K * 4 < s["search_queries"] <= 0.5 * 600 and s["iterations"] > 6
+    else:  # iteration 1 pays every class, iteration 2 the K - 1 still open
+        assert s["iterations"] == 2 and s["search_queries"] == K * 4 + (K - 1) * 4

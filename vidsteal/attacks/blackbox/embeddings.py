@@ -116,7 +116,7 @@ class EmbeddingAttack(BlackboxAttack):
         self.adam = Adam(tuple(self.emb.theta.shape), cfg.search.lr)
         self.search = SearchState(session.num_classes, self.emb.dim)
         self.search_budget = int(cfg.search.fraction * cfg.budget)
-        self.phase = "search" if cfg.search.max_iters > 0 and self.search_budget > 0 else "pool"
+        self.phase = "search" if cfg.search.max_iters != 0 and self.search_budget > 0 else "pool"
         self.names: list[str] | None = getattr(self, "class_names", None)
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -151,7 +151,7 @@ class EmbeddingAttack(BlackboxAttack):
         """One search iteration over the classes not yet at the threshold; True when the search is over."""
         cfg = self.config.search
         active = (~self.search.reached).nonzero().flatten()
-        if active.numel() == 0 or self.search.iters >= cfg.max_iters:
+        if active.numel() == 0 or (cfg.max_iters is not None and self.search.iters >= cfg.max_iters):
             return True
         if cfg.mode == "gradient":
             per_class = cfg.grad_clips
