@@ -68,7 +68,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "balanced": ("embeddings", {"distill": {"balance": 1.0}}),
     "class_only": ("embeddings", {"pool": {"mix": {"class": 1.0}}}),
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
-    "search_cap100": ("embeddings", {"search": {"max_iters": 100}}),  # the default before: <= 8,000 search queries
+    "search_uncapped": ("embeddings", {"search": {"max_iters": None}}),  # search up to `fraction` of any budget
     "static": ("embeddings", {"motion": {"static": True}}),
     "gentle": ("embeddings", {"prior": {"init_motion": 0.3}, "motion": {"jitter": 0.1}}),  # slower motion
     "fast": ("embeddings", {"motion": {"max_shift": 0.08, "max_rot": 0.5, "max_zoom": 0.12}}),  # the limits before

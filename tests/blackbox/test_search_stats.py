@@ -106,7 +106,7 @@ def test_the_attack_runs_through_restricted_output_modes(kind, make_job, tmp_pat
 
 @pytest.mark.parametrize("max_iters", [None, 2])
 def test_the_search_grows_with_the_budget_unless_capped(max_iters, tmp_path):
-    """Uncapped (the default), a search that cannot reach every class keeps paying until its budget share is spent;
+    """Uncapped, a search that cannot reach every class keeps paying until its budget share is spent;
     a cap of n iterations stops it after n x population x active classes."""
     metrics, paid = _search(Sure(), OutputMode(), tmp_path, budget=600, threshold=0.5, max_iters=max_iters)
     s = metrics["search"]
