@@ -74,7 +74,7 @@ class SearchConfig(BaseConfig):
     threshold: float = Field(0.9, gt=0, le=1, description="victim confidence at which a class is done")
     fraction: float = Field(0.4, ge=0, le=1, description="largest share of the budget the search may use")
     # Kept on val (c3d_small -> frame_cnn, 30,000 queries, seeds 0-1): uncapped, the search spent its 12,000-query
-    # share and reached no class; top-1 35.2 / 37.4% against 38.2 / 37.0% with the cap (8,000 search queries).
+    # share and reached no class; top-1 37.4 / 35.2% against 37.0 / 38.2% with the cap (8,000 search queries).
     max_iters: int | None = Field(100, ge=0, description="cap on search iterations (0: no search); None: the "
                                   "budget share `fraction` alone bounds the search")
     lr: float = Field(0.15, gt=0, description="Adam step on theta")
