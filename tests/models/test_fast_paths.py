@@ -82,3 +82,32 @@ def test_per_frame_backbone_gets_channels_last_frames_whatever_the_clips_memory_
             assert seen[-1].is_contiguous(memory_format=torch.channels_last)
     hook.remove()
     assert not view.is_contiguous() and torch.allclose(outs[0], outs[1], atol=1e-6)
+
+
+def test_3d_cnn_runs_channels_last_pooling_before_relu_with_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    model = create_model("test_c3d", num_classes=5).train()
+    seen: list[torch.Tensor] = []
+    hook = model.features.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    # the layout before: conv-BN-ReLU-pool per block on clips in plain (B, C, T, H, W) memory
+    old = copy.deepcopy(model)
+    for block in old.features:
+        block[2], block[3] = block[3], block[2]
+    assert [type(m) for m in old.features[0]] == [nn.Conv3d, nn.BatchNorm3d, nn.ReLU, nn.MaxPool3d]
+    assert old.state_dict().keys() == model.state_dict().keys()  # old checkpoints load unchanged
+    old.forward = lambda x: old.head(old.features(old.norm(x)).mean(dim=(2, 3, 4)))  # type: ignore[method-assign]
+    x = torch.rand(3, 3, 4, 16, 16)
+    results = []
+    for net in (old, model):
+        net.zero_grad()
+        torch.manual_seed(1)  # the same dropout mask
+        out = net(x)
+        out.square().sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in net.parameters()]))
+    hook.remove()
+    assert seen[-1].is_contiguous(memory_format=torch.channels_last_3d)
+    (out_old, grads_old), (out_new, grads_new) = results
+    assert torch.allclose(out_old, out_new, atol=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(grads_old, grads_new))
+    for block in model.features:  # what was measured: ReLU after the pool in every block
+        assert [type(m) for m in block] == [nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, nn.ReLU]
