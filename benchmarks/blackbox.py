@@ -74,6 +74,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "fast": ("embeddings", {"motion": {"max_shift": 0.08, "max_rot": 0.5, "max_zoom": 0.12}}),  # the limits before
     # the earlier noise row (fields faded over time), for comparison with the motion renderer
     "noise_blend": ("noise", {"render": "blend"}),
+    # the student's schedule: one cosine over the whole known budget instead of constant lr, then a cosine final
+    "anneal_run": ("embeddings", {"distill": {"anneal": "run"}}),
+    "ceiling_anneal_run": ("reference", {"source": "train", "distill": {"anneal": "run"}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

@@ -82,3 +82,29 @@ def test_the_attack_contexts_runtime_trains_the_black_box_student(victim_path, t
     during = 96 * 4 // 16  # replay_ratio 4: 24 steps while querying, then one pass over the 96 buffered clips
     assert runtime.calls == during + 96 // 16 == 30
     assert result.queries == 96 and (tmp_path / "state" / "state.json").exists()
+
+
+def _lrs(anneal: str, budget: int | None = 40) -> list[float]:
+    """The learning rate of every step of a run: 40 queries paid in two chunks, then the final epochs."""
+    torch.manual_seed(0)
+    cfg = OnlineDistillConfig(batch_size=10, replay_ratio=2, final_epochs=1, lr=1e-2, anneal=anneal, precision="32")
+    student = OnlineStudent(create_model("test_vit_tiny_frame", num_classes=6), cfg, "kd", seed=1, budget=budget)
+    seen: list[float] = []
+    step = student.opt.step
+    student.opt.step = lambda *a, **k: (seen.append(student.opt.param_groups[0]["lr"]), step(*a, **k))[1]
+    buffer, g = ReplayBuffer(6), torch.Generator().manual_seed(0)
+    for _ in range(2):
+        buffer.add(torch.rand(20, 3, 4, 32, 32, generator=g), torch.softmax(torch.randn(20, 6, generator=g), 1))
+        student.train(buffer, student.owe(20))
+    student.finish(buffer)
+    return seen
+
+
+def test_the_student_anneals_over_the_final_epochs_or_over_the_whole_budget():
+    final, run = _lrs("final"), _lrs("run")
+    assert len(final) == len(run) == 8 + 4  # 2 clip-steps per query over 40 queries, then one pass of 40 clips
+    assert final[:8] == [1e-2] * 8 and final[8] == 1e-2 and final[-1] < 1e-2 / 2  # constant, then its own cosine
+    assert run[0] == 1e-2 and all(a > b for a, b in zip(run, run[1:])) and run[-1] < 1e-3  # one cosine to ~0
+    assert run[8] < 1e-2 / 2  # the final epochs carry on where querying left the curve
+    with pytest.raises(ValueError, match="budget"):
+        _lrs("run", budget=None)

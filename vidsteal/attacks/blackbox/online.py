@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -45,6 +45,9 @@ class OnlineDistillConfig(BaseConfig):
     train_frames: int | None = Field(None, ge=1, description="train on this many random frames of each clip "
                                      "(per-frame students only: they average frame logits, so a frame subset is a "
                                      "valid input and costs proportionally less); None uses every frame")
+    anneal: Literal["final", "run"] = Field("final", description="final: constant lr while querying, cosine to 0 "
+                                            "over the final epochs; run: one cosine from lr to 0 over every step "
+                                            "the budget plans (querying and final), as when the run length is known")
     precision: Precision = Field("auto", description="student arithmetic unless the attack's context brings a "
                                  "Runtime: bf16 autocast (~2x faster steps on CPUs with AMX / AVX512-BF16, slower "
                                  "on others), 32, or auto = bf16 where native")
@@ -59,8 +62,13 @@ class OnlineStudent:
     """
 
     def __init__(self, student: nn.Module, cfg: OnlineDistillConfig, loss: LossName, seed: int,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, budget: int | None = None) -> None:
+        if cfg.anneal == "run" and budget is None:
+            raise ValueError("distill.anneal=run needs the query budget to plan the run's steps")
         self.model, self.cfg = student, cfg
+        # steps the whole run will take (querying, then final epochs over a buffer of ``budget`` clips)
+        self.planned = (math.ceil(cfg.replay_ratio * budget / cfg.batch_size)
+                        + math.ceil(cfg.final_epochs * budget / cfg.batch_size)) if budget else 0
         self.runtime = runtime or Runtime("cpu", precision="bf16" if uses_bf16(cfg.precision, "cpu") else "32")
         self.net = self.runtime.prepare(student)
         self.opt = make_optimizer(student, cfg.lr, cfg.weight_decay)
@@ -86,6 +94,8 @@ class OnlineStudent:
         total = 0.0
         with torch.enable_grad():  # callers may pay for queries inside no_grad blocks
             for _ in range(steps):
+                if self.cfg.anneal == "run":
+                    set_lr(self.opt, self.cfg.lr * warmup_cosine(self.steps, self.planned))
                 # one frame subset per step, however the runtime splits it
                 clips, targets = buffer.sample(self.cfg.batch_size, self.rng, self.cfg.balance, self.cfg.train_frames)
                 micro = self.runtime.split(clips, targets)
@@ -99,8 +109,12 @@ class OnlineStudent:
         return total / steps
 
     def finish(self, buffer: ReplayBuffer) -> None:
-        """``final_epochs`` passes over the buffer, learning rate cosine-decayed from ``lr`` to 0."""
+        """``final_epochs`` passes over the buffer, learning rate cosine-decayed from ``lr`` to 0 (``anneal=run``:
+        the run's own cosine carries on to 0)."""
         steps = math.ceil(self.cfg.final_epochs * len(buffer) / self.cfg.batch_size)
+        if self.cfg.anneal == "run":
+            self.train(buffer, steps)
+            return
         for i in range(steps):
             self.train(buffer, 1, lr=self.cfg.lr * warmup_cosine(i, steps))
 

@@ -57,7 +57,7 @@ class Session:
         self.oracle, self.context, self.cfg = oracle, context, cfg
         self.frames, self.size, self.num_classes = cfg.frames, cfg.size, oracle.num_classes
         self.buffer = ReplayBuffer(oracle.num_classes)
-        self.learner = OnlineStudent(student, cfg.distill, loss, cfg.seed, context.runtime)
+        self.learner = OnlineStudent(student, cfg.distill, loss, cfg.seed, context.runtime, cfg.budget)
         self.used = self.white_box = 0
         self.exhausted = False
         self.curve: list[dict[str, float]] = []
