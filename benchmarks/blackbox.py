@@ -76,7 +76,6 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "noise_blend": ("noise", {"render": "blend"}),
     # the student's schedule: one cosine over the whole known budget instead of constant lr, then a cosine final
     "anneal_run": ("embeddings", {"distill": {"anneal": "run"}}),
-    "ceiling_anneal_run": ("reference", {"source": "train", "distill": {"anneal": "run"}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

@@ -86,7 +86,8 @@ class OnlineStudent:
         return steps
 
     def train(self, buffer: ReplayBuffer, steps: int, lr: float | None = None) -> float:
-        """Run ``steps`` optimiser steps on buffer batches (at ``lr``, default ``cfg.lr``); returns the mean loss."""
+        """Run ``steps`` optimiser steps on buffer batches (at ``lr``, default ``cfg.lr``; with ``anneal=run`` at the
+        run's cosine for each step instead); returns the mean loss."""
         if steps <= 0 or len(buffer) == 0:
             return float("nan")
         self.net.train()
