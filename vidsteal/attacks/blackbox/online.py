@@ -67,8 +67,8 @@ class OnlineStudent:
             raise ValueError("distill.anneal=run needs the query budget to plan the run's steps")
         self.model, self.cfg = student, cfg
         # steps the whole run will take (querying, then final epochs over a buffer of ``budget`` clips)
-        self.planned = (math.ceil(cfg.replay_ratio * budget / cfg.batch_size)
-                        + math.ceil(cfg.final_epochs * budget / cfg.batch_size)) if budget else 0
+        self.planned = (math.ceil(cfg.replay_ratio * budget / cfg.batch_size) + self._final_steps(budget)
+                        if budget else 0)
         self.runtime = runtime or Runtime("cpu", precision="bf16" if uses_bf16(cfg.precision, "cpu") else "32")
         self.net = self.runtime.prepare(student)
         self.opt = make_optimizer(student, cfg.lr, cfg.weight_decay)
@@ -112,12 +112,16 @@ class OnlineStudent:
     def finish(self, buffer: ReplayBuffer) -> None:
         """``final_epochs`` passes over the buffer, learning rate cosine-decayed from ``lr`` to 0 (``anneal=run``:
         the run's own cosine carries on to 0)."""
-        steps = math.ceil(self.cfg.final_epochs * len(buffer) / self.cfg.batch_size)
+        steps = self._final_steps(len(buffer))
         if self.cfg.anneal == "run":
             self.train(buffer, steps)
             return
         for i in range(steps):
             self.train(buffer, 1, lr=self.cfg.lr * warmup_cosine(i, steps))
+
+    def _final_steps(self, clips: int) -> int:
+        """Optimiser steps of the final epochs over a buffer of ``clips`` clips."""
+        return math.ceil(self.cfg.final_epochs * clips / self.cfg.batch_size)
 
     @torch.no_grad()
     def probs(self, clips: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
