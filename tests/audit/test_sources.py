@@ -82,3 +82,22 @@ def test_embedded_val_is_the_validation_split() -> None:
     val, test = resolve_test_data("embedded:val", card, size=8), resolve_test_data("embedded", card, size=8)
     assert torch.equal(val.clips, make_split(bench, "val", 8).clips)
     assert torch.equal(test.clips, make_split(bench, "test", 8).clips) and not torch.equal(val.clips, test.clips)
+
+
+def test_an_image_victim_reads_class_folders_of_images_and_a_clip_victim_leaves_them_out(tmp_path: Path) -> None:
+    from PIL import Image
+
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 210)}
+    for name, rgb in colours.items():
+        for i, ext in enumerate((".png", ".jpg")):
+            (tmp_path / "images" / name).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (20, 14), rgb).save(tmp_path / "images" / name / f"{i}{ext}")
+    image_card = _card(frames=1)
+    data = resolve_test_data(tmp_path / "images", image_card)
+    assert data.clips.shape == (6, 1, 3, SIZE, SIZE)  # one frame, short side resized, centre crop
+    for clip, label in zip(data.clips, data.labels):
+        assert clip.float().mean(dim=(0, 2, 3)).argmax().item() == ["red", "green", "blue"].index(CLASSES[label])
+    assert len(resolve_aux(tmp_path / "images", image_card, 4, seed=0)) == 4
+    assert len(resolve_labeled(tmp_path / "images", image_card, 0.5, seed=0)) == 3
+    with pytest.raises(DataSpecError, match="no readable video"):  # a clip victim: images are not clips of it
+        resolve_test_data(tmp_path / "images", _card())

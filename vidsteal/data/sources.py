@@ -3,7 +3,8 @@
 One resolver for every place that takes data (``--test-data``, the grey-box ``--aux`` and ``--labeled``):
 
 - ``embedded``: the embedded benchmark the victim was trained on (only for victims whose card records it);
-- a folder: ``root/<class>/**/<video>`` for labeled data, any layout for the unlabeled auxiliary set;
+- a folder: ``root/<class>/**/<video>`` for labeled data, any layout for the unlabeled auxiliary set (images too,
+  png/jpg/bmp/webp, when the victim takes single frames: an image classifier);
 - a Kinetics-style CSV (``label,youtube_id,time_start,time_end[,split]``), its videos under the CSV's folder or
   ``root`` (``root/<split>/<label>/<file>`` or flat, see :class:`~vidsteal.data.folder.KineticsCSV`).
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from vidsteal.data.decode import VideoDecodeError
+from vidsteal.data.decode import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, VideoDecodeError
 from vidsteal.data.embedded import ClipDataset, make_auxiliary, make_split
 from vidsteal.data.folder import KineticsCSV, UnlabeledVideoFolder, VideoFileDataset, VideoFolder, collate_skip
 from vidsteal.data.subsets import labeled_subset
@@ -42,6 +43,12 @@ def clip_transform(card: ModelCard) -> ClipTransform:
         raise DataSpecError("the victim's card does not give its clip frames and square size; cannot decode videos "
                             "for it")
     return ClipTransform(num_frames=card.frames, resize=card.size, crop=card.size)
+
+
+def media_extensions(card: ModelCard) -> tuple[str, ...]:
+    """The files a folder's data are read from: videos, plus images when the victim takes single frames (an image
+    classifier is the case T = 1). Images beside the videos of a clip victim (thumbnails, posters) stay out."""
+    return MEDIA_EXTENSIONS if card.frames == 1 else VIDEO_EXTENSIONS
 
 
 def _norm(name: str) -> str:
@@ -83,7 +90,7 @@ def labeled_videos(spec: str | Path, card: ModelCard, root: str | Path | None = 
     transform = clip_transform(card)
     try:
         if path.is_dir():
-            videos: VideoFileDataset = VideoFolder(path, transform)
+            videos: VideoFileDataset = VideoFolder(path, transform, extensions=media_extensions(card))
         elif path.suffix.lower() == ".csv" and path.is_file():
             videos = KineticsCSV(Path(root) if root is not None else path.parent, path, transform=transform)
         else:
@@ -160,7 +167,7 @@ def resolve_aux(spec: str | Path, card: ModelCard, size: int, *, seed: int = 0) 
     if not Path(spec).is_dir():
         raise DataSpecError(f"auxiliary data {spec} is not a folder; expected 'embedded' or a folder of videos")
     try:
-        folder = UnlabeledVideoFolder(spec, transform=clip_transform(card))
+        folder = UnlabeledVideoFolder(spec, transform=clip_transform(card), extensions=media_extensions(card))
     except (FileNotFoundError, VideoDecodeError) as err:
         raise DataSpecError(f"auxiliary data {spec}: {err}") from err
     if folder.num_videos == 0:
