@@ -116,3 +116,44 @@ def test_a_procedural_prior_renders_at_the_clip_size_and_a_gan_at_its_own():
     assert create_prior_for("dead_leaves", 24).size == 24
     assert create_prior_for("dead_leaves", 24, size=48).size == 48  # an explicit size wins
     assert create_prior_for("test_dcgan", 24).size == 16  # a GAN draws at its trained size
+
+
+def test_rich_dead_leaves_add_outlines_holes_and_scene_texture_after_the_plain_latent():
+    plain, rich = create_generator("dead_leaves", size=32), create_generator("dead_leaves", size=32, rich=True)
+    assert (plain.z_dim, plain.class_dim) == (10 * 13 + 8, 16) and (rich.z_dim, rich.class_dim) == (10 * 23 + 13, 20)
+    images = _check(rich, n=4)
+    z = rich.sample_z(4, torch.Generator().manual_seed(2)).requires_grad_(True)
+    c = rich.one_hot(torch.arange(4))
+    out = rich(z, c)
+    assert torch.equal(out, rich(z, c))
+    out.mean().backward()
+    extra = z.grad[:, plain.z_dim:]  # outline harmonics, holes, duty and the background texture all act
+    assert (extra.abs().sum(0) > 0).float().mean() > 0.9 and images.shape[-1] == 32
+    # A large white round front leaf with a big hole shows the grey leaves behind it through its middle only.
+    z1 = torch.zeros(1, rich.z_dim)
+    leaf = 9 * 13  # the front leaf's plain params: centre 0, size, then its rich params
+    z1[0, leaf + 2] = 4.0  # large
+    z1[0, leaf + 6:leaf + 9] = 3.0  # white
+    z1[0, leaf + 9] = -9.0  # no texture
+    rich_leaf = 10 * 13 + 8 + 9 * 10
+    z1[0, rich_leaf:rich_leaf + 8] = 0.0  # a circle-like outline
+    no_hole = rich(z1, torch.zeros(1, 20))
+    z1[0, rich_leaf + 8] = 3.0  # hole
+    hole = rich(z1, torch.zeros(1, 20))
+    centre, ring = (slice(14, 18), slice(14, 18)), (slice(14, 18), slice(1, 4))
+    assert (no_hole[0][:, centre[0], centre[1]] - hole[0][:, centre[0], centre[1]]).mean() > 0.3
+    assert torch.allclose(hole[0][:, ring[0], ring[1]], no_hole[0][:, ring[0], ring[1]], atol=1e-3)
+
+
+@pytest.mark.parametrize("frames", [1, 3, 8])
+def test_dfmes_clip_generator_makes_clips_of_any_length_images_included(frames):
+    from vidsteal.models.generators.dfme import ClipGenerator
+
+    torch.manual_seed(0)
+    gen = ClipGenerator(z_dim=16, frames=frames, size=28, width=16)
+    clips = gen(torch.randn(4, 16))
+    assert clips.shape == (4, 3, frames, 28, 28) and 0 <= clips.min() and clips.max() <= 1
+    clips.mean().backward()
+    assert gen.stem.weight.grad is not None and gen.stem.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="multiple of 4"):
+        ClipGenerator(frames=frames, size=30)

@@ -3,7 +3,8 @@
 Truong et al., "Data-Free Model Extraction", CVPR 2021 (https://arxiv.org/abs/2011.14779) use a small DCGAN-style
 image generator (linear stem, two upsampling convs, tanh, then a non-affine batch norm). A video victim needs
 clips, so the stem here is a ``(C, T/2, S/4, S/4)`` volume, upsampled to ``(T, S, S)`` with one (3x3x3) and one
-spatial-only (1x3x3) block: enough capacity to make motion, cheap enough for the CPU.
+spatial-only (1x3x3) block: enough capacity to make motion, cheap enough for the CPU. An odd clip length (T = 1:
+an image victim, DFME's own case) starts from all ``T`` frames and upsamples in space only.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ class ClipGenerator(nn.Module):
 
     def __init__(self, z_dim: int = 128, frames: int = 8, size: int = 32, width: int = 64) -> None:
         super().__init__()
-        if size % 4 or frames % 2:
-            raise ValueError(f"size must be a multiple of 4 and frames even, got size={size}, frames={frames}")
+        if size % 4 or frames < 1:
+            raise ValueError(f"size must be a multiple of 4 and frames >= 1, got size={size}, frames={frames}")
         self.z_dim, self.frames, self.size, self.width = z_dim, frames, size, width
-        self.stem = nn.Linear(z_dim, width * (frames // 2) * (size // 4) ** 2)
+        self.t_up = 2 if frames % 2 == 0 else 1
+        self.stem = nn.Linear(z_dim, width * (frames // self.t_up) * (size // 4) ** 2)
         self.body = nn.Sequential(
             nn.BatchNorm3d(width),
-            nn.Upsample(scale_factor=(2, 2, 2)),
+            nn.Upsample(scale_factor=(self.t_up, 2, 2)),
             nn.Conv3d(width, width * 3 // 4, 3, padding=1, bias=False),
             nn.BatchNorm3d(width * 3 // 4),
             nn.LeakyReLU(0.2),
@@ -37,6 +39,6 @@ class ClipGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.stem(z).view(z.shape[0], self.width, self.frames // 2, self.size // 4, self.size // 4)
+        x = self.stem(z).view(z.shape[0], self.width, self.frames // self.t_up, self.size // 4, self.size // 4)
         # DFME feeds the normalised output to the victim directly; our victims take [0, 1] clips, so squash.
         return torch.sigmoid(self.body(x))
