@@ -11,6 +11,11 @@
   strength and frequency, edge sharpness, background), so a searched class embedding moves a whole family of
   images. Rendering is soft at the sub-pixel scale (sigmoid edges), hence differentiable in both.
   Nothing here describes any benchmark: the shapes are one continuous family, the statistics generic.
+  ``rich=True`` widens each family with three generic knobs of procedural shape and texture models: a radial
+  Fourier profile on every leaf's outline (harmonics 2-5: lobes, corners, concave outlines, as Fourier shape
+  descriptors do), holes (annular leaves, of any inner radius), a duty cycle on the two-colour textures (from thin
+  lines or dots to thick bands), and a textured background. Its extra latent entries come after the plain ones,
+  so ``rich=False`` (the default) renders exactly what it always did.
 - ``mixed``: several registered priors behind one interface (by default the two offline DCGANs and dead leaves).
   The class vector carries each prior's class coordinates plus one selector coordinate per prior; an image is drawn
   by the prior whose selector is largest, so a class embedding (and its search) can move between priors.
@@ -29,17 +34,25 @@ from vidsteal.models.generators.registry import create_generator, register_gener
 LEAF_PARAMS = 13  # cx, cy, size, aspect, rotation, exponent, r, g, b, texture amp / freq / orientation / checks
 BACKGROUND_PARAMS = 8
 STYLE_DIMS = 16
+HARMONICS = (2, 3, 4, 5)
+RICH_LEAF_PARAMS = 2 * len(HARMONICS) + 2  # (amplitude, phase) per harmonic, hole, texture duty
+RICH_BACKGROUND_PARAMS = 5  # texture amplitude, frequency, orientation, checks, duty
+RICH_STYLE_DIMS = 4  # harmonic strength, hole tendency, duty bias, background texture
 
 
 class DeadLeaves(ImageGenerator):
-    """Dead-leaves compositions (see module docstring); ``z_dim = leaves * 13 + 8``, ``class_dim = 16``."""
+    """Dead-leaves compositions (see module docstring); ``z_dim = leaves * 13 + 8``, ``class_dim = 16`` (with
+    ``rich``: ``leaves * 23 + 13`` and 20)."""
 
     draws_any_size = True
 
-    def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0) -> None:
+    def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False) -> None:
         super().__init__()
-        self.leaves, self.size, self.seed = leaves, size, seed
+        self.leaves, self.size, self.seed, self.rich = leaves, size, seed, rich
         self.z_dim, self.class_dim = leaves * LEAF_PARAMS + BACKGROUND_PARAMS, STYLE_DIMS
+        if rich:
+            self.z_dim += leaves * RICH_LEAF_PARAMS + RICH_BACKGROUND_PARAMS
+            self.class_dim += RICH_STYLE_DIMS
         coords = torch.linspace(-1, 1, size)
         self.register_buffer("grid_y", coords.view(1, 1, size, 1).expand(1, 1, size, size).clone(), persistent=False)
         self.register_buffer("grid_x", coords.view(1, 1, 1, size).expand(1, 1, size, size).clone(), persistent=False)
@@ -53,10 +66,15 @@ class DeadLeaves(ImageGenerator):
     def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
         n = z.shape[0]
         style = torch.zeros(n, self.class_dim, dtype=z.dtype) if class_vector is None else class_vector.to(z.dtype)
-        leaf = z[:, : self.leaves * LEAF_PARAMS].view(n, self.leaves, LEAF_PARAMS)
-        bg = z[:, self.leaves * LEAF_PARAMS:]
+        plain = self.leaves * LEAF_PARAMS
+        leaf = z[:, :plain].view(n, self.leaves, LEAF_PARAMS)
+        bg = z[:, plain:plain + BACKGROUND_PARAMS]
         image = self._background(bg, style)
         x, y = self.grid_x.to(z.dtype), self.grid_y.to(z.dtype)  # (1, 1, S, S)
+        if self.rich:
+            more = z[:, plain + BACKGROUND_PARAMS:]
+            extra = more[:, : self.leaves * RICH_LEAF_PARAMS].view(n, self.leaves, RICH_LEAF_PARAMS)
+            image = self._background_texture(image, more[:, self.leaves * RICH_LEAF_PARAMS:], style, x, y)
 
         def px(t: torch.Tensor) -> torch.Tensor:  # one value per image -> broadcast over its pixels
             return t.view(n, 1, 1, 1)
@@ -73,7 +91,13 @@ class DeadLeaves(ImageGenerator):
             u, v = dx * cos + dy * sin, -dx * sin + dy * cos
             dist = ((u / px(radius * aspect)).abs().clamp(min=1e-4) ** expo
                     + (v / px(radius / aspect)).abs().clamp(min=1e-4) ** expo) ** (1 / expo)
-            mask = torch.sigmoid((1 - dist) * px(40 + 320 * torch.sigmoid(q[:, 15] + 1)))  # (n, 1, S, S)
+            sharp = px(40 + 320 * torch.sigmoid(q[:, 15] + 1))
+            if self.rich:
+                dist = dist / self._outline(extra[:, i], q, u, v, px)
+            mask = torch.sigmoid((1 - dist) * sharp)  # (n, 1, S, S)
+            if self.rich:  # a hole of inner radius 0 .. 0.85 (most leaves' holes are below a pixel)
+                inner = px(0.85 * torch.sigmoid(4 * extra[:, i, 8] + 2 * q[:, 17] - 3))
+                mask = mask * torch.sigmoid((dist - inner) * sharp)
             colour = torch.sigmoid(3 * p[:, 6:9] + q[:, 0:3])  # ~ the whole RGB cube, saturated
             other = torch.sigmoid(-3 * p[:, 6:9] + q[:, 3:6])  # the texture's second colour
             amp = px(torch.sigmoid(2 * p[:, 9] + q[:, 7]))
@@ -83,10 +107,38 @@ class DeadLeaves(ImageGenerator):
             along, across = u * cphi + v * sphi, v * cphi - u * sphi
             checks = px(torch.sigmoid(2 * p[:, 12]))
             wave = torch.sin(freq * along) * (1 - checks + checks * torch.sin(freq * across))
-            weight = torch.sigmoid(8 * wave) * amp  # a two-colour pattern with sharp-ish stripes
+            duty = px(0.8 * torch.tanh(extra[:, i, 9] + q[:, 18])) if self.rich else 0.0
+            weight = torch.sigmoid(8 * (wave - duty)) * amp  # a two-colour pattern with sharp-ish stripes
             paint = colour.view(n, 3, 1, 1) * (1 - weight) + other.view(n, 3, 1, 1) * weight
             image = image * (1 - mask) + paint * mask
         return image.clamp(0, 1) * 2 - 1
+
+    @staticmethod
+    def _outline(e: torch.Tensor, q: torch.Tensor, u: torch.Tensor, v: torch.Tensor, px) -> torch.Tensor:
+        """The radial profile ``r(phi) = 1 + sum_k a_k cos(k phi + phase_k)`` of a leaf's outline (floored at 0.15):
+        lobes, corners and concavities, scaled by the style's harmonic strength."""
+        phi = torch.atan2(v, u)
+        strength = 0.3 * torch.sigmoid(q[:, 16])
+        profile = torch.ones_like(phi)
+        for j, k in enumerate(HARMONICS):
+            amp, phase = strength * torch.tanh(e[:, 2 * j]), math.pi * torch.tanh(e[:, 2 * j + 1])
+            profile = profile + px(amp) * torch.cos(k * phi + px(phase))
+        return profile.clamp(min=0.15)
+
+    def _background_texture(self, image: torch.Tensor, b: torch.Tensor, style: torch.Tensor, x: torch.Tensor,
+                            y: torch.Tensor) -> torch.Tensor:
+        """A two-colour stripe / check pattern over the background (amplitude from none to full)."""
+        n = image.shape[0]
+        amp = torch.sigmoid(2 * b[:, 0] + style[:, 19] - 1).view(n, 1, 1, 1)
+        freq = (2 + 10 * torch.sigmoid(b[:, 1])).view(n, 1, 1, 1)
+        angle = math.pi * torch.tanh(b[:, 2])
+        cos, sin = torch.cos(angle).view(n, 1, 1, 1), torch.sin(angle).view(n, 1, 1, 1)
+        along, across = x * cos + y * sin, y * cos - x * sin
+        checks = torch.sigmoid(2 * b[:, 3]).view(n, 1, 1, 1)
+        wave = torch.sin(math.pi * freq * along) * (1 - checks + checks * torch.sin(math.pi * freq * across))
+        weight = torch.sigmoid(8 * (wave - 0.8 * torch.tanh(b[:, 4]).view(n, 1, 1, 1))) * amp
+        colour = torch.sigmoid(-0.8 * b[:, 0:3] - style[:, 11:14]).view(n, 3, 1, 1)
+        return image * (1 - weight) + colour * weight
 
     def _background(self, bg: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """A smooth two-colour gradient in a random direction, coloured by the style."""
@@ -144,9 +196,9 @@ class MixedPrior(ImageGenerator):
 
 
 @register_generator()
-def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0) -> DeadLeaves:
-    """Procedural dead-leaves prior (no data, no download)."""
-    return DeadLeaves(leaves, size, seed)
+def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False) -> DeadLeaves:
+    """Procedural dead-leaves prior (no data, no download); ``rich`` adds outlines, holes, duty and scene texture."""
+    return DeadLeaves(leaves, size, seed, rich)
 
 
 @register_generator()
