@@ -18,6 +18,14 @@ can be run in parts and an interrupted one continues where it stopped. The rows:
 ``--split val`` measures on the benchmark's validation split (where every choice is made); ``--split test`` is
 the report. Victim files: ``--victim ARCH=PATH`` (e.g. the shared v2 victims); otherwise the demo recipe's
 cached victims under ``--victims``.
+
+The same command audits a victim vidsteal did not train (any victim spec: TorchScript + card, ``.pt2``, an
+endpoint): ``--pair NAME=SPEC,STUDENT`` adds it as a pair, measured on ``--test-data`` (``--val-data`` for
+``--split val``; class folders or CSVs), with its ceiling paid on ``--ceiling-data`` (a folder of the victim's own
+kind of clips, disjoint from the test data) when given:
+
+    python benchmarks/blackbox.py --pair fmnist=victim.ts,frame_cnn --pairs fmnist --test-data test/ \
+        --ceiling-data train/ --budgets 10000 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -26,21 +34,25 @@ import argparse
 import itertools
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
 from vidsteal import runs
+from vidsteal.data.sources import DataSpecError
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.study import demo_victim
 from vidsteal.pipeline.victims import embedded_victim
 from vidsteal.victims import OutputMode
+from vidsteal.victims.spec import VictimSpecError
 
 PAIRS = {"c3d": ("c3d_small", "frame_cnn"), "swin": ("swin3d_small", "frame_vit_tiny"),
          # Not in the reference study: a student that can see motion, so the victim's motion classes are learnable.
          "c3d3d": ("c3d_small", "c3d_student")}
+USER_PAIRS: set[str] = set()  # pairs added by --pair: victims vidsteal did not train
 STUDENT_KWARGS = {"frame_vit_tiny": {"patch_size": 8}}  # as in the demo: 16 tokens per 32 px frame
 NO_SEARCH = {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 1.0}}}  # the prior alone, victim-labelled
 # The fair set: row -> (library method, config overrides).
@@ -56,6 +68,7 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 # The defaults (dead-leaves prior, frame layout) won there over the earlier ones, still here by name.
 EYE = {"prior": {"generator": "eye_dcgan"}}
 SPRITE = {"motion": {"layout": "sprite"}}
+RICH = {"prior": {"generator_kwargs": {"rich": True}}}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "eye_sprite": ("embeddings", {**EYE, **SPRITE}),  # the defaults before: eye DCGAN sprites, blurred scene
     "eye_frame": ("embeddings", EYE),  # the eye DCGAN in the frame layout: what the prior alone changes
@@ -76,6 +89,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "noise_blend": ("noise", {"render": "blend"}),
     # the student's schedule: one cosine over the whole known budget instead of constant lr, then a cosine final
     "anneal_run": ("embeddings", {"distill": {"anneal": "run"}}),
+    "leaves_rich": ("embeddings", RICH),  # outlines, holes, texture duty, scene texture (generic shape knobs)
+    "no_search_rich": ("embeddings", {**NO_SEARCH, **RICH}),  # keys disjoint: search, pool | prior
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}
@@ -85,7 +100,14 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--budgets", type=int, nargs="+", default=[10_000], help="queries per run")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--pairs", nargs="+", default=["c3d3d", "c3d", "swin"], choices=list(PAIRS))
+    p.add_argument("--pairs", nargs="+", default=["c3d3d", "c3d", "swin"],
+                   help=f"pairs to run: {', '.join(PAIRS)} or one named by --pair")
+    p.add_argument("--pair", action="append", default=[], metavar="NAME=SPEC,STUDENT",
+                   help="a pair with a victim vidsteal did not train (any victim spec) and a registered student")
+    p.add_argument("--test-data", default=None, help="labeled test clips of the --pair victims (folder or CSV)")
+    p.add_argument("--val-data", default=None, help="labeled validation clips of the --pair victims, for --split val")
+    p.add_argument("--ceiling-data", default=None, help="clips of the --pair victims' own distribution (a folder), "
+                   "paid by their ceiling row; without it they have no ceiling")
     p.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
                    help="ideas measured beside the rows")
@@ -116,20 +138,50 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def usage_error(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def add_user_pairs(args: argparse.Namespace) -> None:
+    """Register ``--pair NAME=SPEC,STUDENT``; refuse (one line) pairs that are neither built in nor given."""
+    for given in args.pair:
+        name, _, rest = given.partition("=")
+        spec, _, student = rest.rpartition(",")
+        if not name or not spec or not student:
+            usage_error(f"--pair {given!r}: expected NAME=SPEC,STUDENT")
+        PAIRS[name] = (spec, student)
+        USER_PAIRS.add(name)
+    unknown = [p for p in args.pairs if p not in PAIRS]
+    if unknown:
+        usage_error(f"unknown pairs {unknown}: choose from {list(PAIRS)} or name one with --pair")
+
+
 def victim_file(args: argparse.Namespace, arch: str) -> Path:
     given = dict(v.split("=", 1) for v in args.victim)
     return Path(given[arch]) if arch in given else embedded_victim(arch, args.victims, demo_victim(arch))
 
 
+def pair_victim(args: argparse.Namespace, pair: str, split: str) -> tuple[str, str, str]:
+    """(victim spec, student, test data) of a pair on ``split``."""
+    victim, student = PAIRS[pair]
+    if pair in USER_PAIRS:
+        data = args.val_data if split == "val" else args.test_data
+        if data is None:
+            usage_error(f"--pair {pair}: no --{split}-data to measure it on")
+        return victim, student, data
+    return str(victim_file(args, victim)), student, "embedded:val" if split == "val" else "embedded"
+
+
 def run(args: argparse.Namespace, pair: str, method: str, tag: str, seed: int, budget: int, split: str,
         overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    victim_arch, student = PAIRS[pair]
+    victim, student, test_data = pair_victim(args, pair, split)
     distill = {"replay_ratio": args.replay_ratio, "final_epochs": args.final_epochs, "eval_every": args.eval_every,
                "train_frames": args.train_frames if student.startswith("frame_") else None,
                **{k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}}
     attack = merge({"budget": budget, "seed": seed, "distill": distill}, overrides or {})
-    job = BlackboxJob(victim=str(victim_file(args, victim_arch)), student=student, method=method, attack=attack,
-                      test_size=args.test_size, test_data="embedded:val" if split == "val" else "embedded",
+    job = BlackboxJob(victim=victim, student=student, method=method, attack=attack,
+                      test_size=args.test_size, test_data=test_data,
                       output_mode=OutputMode(kind=args.output, k=args.k),
                       student_kwargs=STUDENT_KWARGS.get(student, {}))
     folder = runs.named(args.runs / pair, f"{split}_{tag}_b{budget}_s{seed}", job)
@@ -193,6 +245,7 @@ def search_cell(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     args = parse_args()
+    add_user_pairs(args)
     torch.set_num_threads(args.threads)
     results: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
     notes: dict[str, str] = {}
@@ -207,6 +260,11 @@ def main() -> None:
                 method, over = METHODS[name]
                 if name == "dfme":
                     over, notes[f"{pair} b{budget} dfme"] = tuned_dfme(args, pair, budget)
+                if name == "ceiling" and pair in USER_PAIRS:
+                    if args.ceiling_data is None:
+                        notes[f"{pair} ceiling"] = "not run: no --ceiling-data (the victim's own kind of clips)"
+                        continue
+                    over = {**over, "data": args.ceiling_data}
                 rows.setdefault(name, []).append(run(args, pair, method, name, seed, budget, args.split, over))
             for name in args.variants:
                 method, over = VARIANTS[name]
@@ -217,7 +275,8 @@ def main() -> None:
 
 def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, list[dict[str, Any]]]],
            notes: dict[str, str]) -> None:
-    print(f"\nBlack-box extraction, embedded benchmark; {args.split} split, {args.test_size} clips; output "
+    where = "embedded benchmark" if not USER_PAIRS else f"embedded benchmark / --pair data {args.test_data}"
+    print(f"\nBlack-box extraction, {where}; {args.split} split, {args.test_size} clips; output "
           f"{args.output}{f' k={args.k}' if 'topk' in args.output else ''}; mean +- std over seeds")
     header = (f"{'pair':<26} {'budget':>7} {'method':<24} {'seeds':>5} {'student top-1':>16} {'agreement':>16} "
               f"{'victim':>7} {'look':>6} {'motion':>6} {'classes':>7} {'gen steps':>9}")
@@ -226,7 +285,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, li
     summary: dict[str, Any] = {}
     for (pair, budget), by_method in results.items():
         victim_arch, student = PAIRS[pair]
-        label = f"{victim_arch} -> {student}"
+        label = f"{pair if pair in USER_PAIRS else victim_arch} -> {student}"
         cell = summary.setdefault(f"{pair}_b{budget}", {})
         for method, rows in by_method.items():
             top1, agree = [r["top1"] for r in rows], [r["agreement"] for r in rows]
@@ -266,4 +325,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, li
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (VictimSpecError, DataSpecError) as err:  # the user's victim or data: one line, exit 2
+        usage_error(str(err))
