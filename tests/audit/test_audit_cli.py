@@ -83,3 +83,21 @@ def test_audit_a_file_victim_with_greybox_data(user_victim: Path, user_videos: P
     assert study["rows"]["black box: noise"]["victim"]["queries"] == 64
     assert 0 < study["rows"]["grey-box KD (aux videos)"]["victim"]["queries"] <= 64
     assert "in-process victim: none needed" in (folder / "report.md").read_text()
+
+
+def test_audit_adds_the_ceiling_paid_on_the_users_own_clips(user_victim: Path, user_videos: Path,
+                                                            tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    args = ["audit", "--victim", str(user_victim), "--test-data", str(user_videos), "--budget", "9", "--methods",
+            "noise", "--student", "test_frame_cnn", "--ceiling-data", str(user_videos), "--runs", str(runs),
+            "--set", "blackbox.batch=8", "--set", "blackbox.distill.eval_every=8",
+            "--set", "blackbox.distill.final_epochs=0.5"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (folder,) = runs.glob("audit_*")
+    rows = json.loads((folder / "study.json").read_text())["rows"]
+    ceiling = rows["ceiling: same budget on clips of the victim's own distribution (not an attack)"]["victim"]
+    assert ceiling["queries"] == rows["black box: noise"]["victim"]["queries"] == 9
+    assert "ceiling: same budget" in (folder / "report.md").read_text()
+    result = runner.invoke(app, [*args[:6], "12", *args[7:]])  # more queries than the folder has clips
+    assert result.exit_code == 2 and "fewer than the budget" in result.output

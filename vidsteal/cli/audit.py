@@ -26,6 +26,9 @@ def audit(
     labeled: Optional[str] = typer.Option(None, help="labeled videos (class folder or CSV): adds grey-box "
                                                      "fine-tuning and the lottery ticket (needs --aux)"),
     labeled_fraction: float = typer.Option(0.05, help="share of --labeled the attacker holds"),
+    ceiling_data: Optional[str] = typer.Option(None, help="clips of the victim's own distribution (a folder, "
+                                               "disjoint from --test-data; 'embedded' for an embedded victim): adds "
+                                               "the ceiling, the same student and budget on them"),
     test_size: int = typer.Option(1000, min=1, help="test clips (embedded), or at most this many test videos"),
     output_mode: str = typer.Option("probs", help="what the victim reveals: probs | topk_probs | topk_labels | "
                                                   "label | rounded"),
@@ -39,7 +42,7 @@ def audit(
 
     fields = {"victim": victim, "card": card, "test_data": test_data, "budget": budget, "student": student,
               "methods": f"[{methods}]", "aux": aux, "labeled": labeled, "labeled_fraction": labeled_fraction,
-              "test_size": test_size, "output_mode.kind": output_mode, "seed": seed}
+              "ceiling_data": ceiling_data, "test_size": test_size, "output_mode.kind": output_mode, "seed": seed}
     cfg = load_job(AuditConfig, fields, set_)
     resolved = open_victim(victim, card, api_key, cfg.output_mode)
     command = command_line(api_key)

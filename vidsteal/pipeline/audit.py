@@ -33,6 +33,7 @@ from vidsteal.report.study import Cell, Figure, Study, VictimInfo
 from vidsteal.victims.outputs import OutputMode
 from vidsteal.victims.spec import Victim, resolve_victim
 
+ROW = {"reference": "ceiling: same budget on clips of the victim's own distribution (not an attack)"}
 GREYBOX_ROWS = {"kd": "grey-box KD (aux videos)", "finetune": "fine-tune labeled (dense)",
                 "ticket": "fine-tune labeled (winning ticket)", "reinit": "ticket mask, random re-init (control)"}
 
@@ -55,6 +56,9 @@ class AuditConfig(BaseConfig):
     labeled: str | None = Field(None, description="labeled videos (class folder or CSV) for grey-box fine-tuning")
     labeled_fraction: float = Field(0.05, gt=0, le=1, description="share of --labeled the attacker holds")
     greybox: dict[str, Any] = Field(default_factory=dict, description="overrides for the grey-box config")
+    ceiling_data: str | None = Field(None, description="clips of the victim's own distribution (a folder, disjoint "
+                                     "from the test data; 'embedded' for an embedded victim): adds the ceiling row, "
+                                     "the same student and budget on them")
 
     @model_validator(mode="after")
     def _labeled_needs_aux(self) -> "AuditConfig":
@@ -117,15 +121,18 @@ def _blackbox(cfg: AuditConfig, victim: Victim, yard: Yardstick, run_dir: Path, 
               study: Study) -> tuple[dict[str, list[dict[str, float]]], dict[str, bytes]]:
     curves: dict[str, list[dict[str, float]]] = {}
     figures: dict[str, bytes] = {}
-    for method in cfg.methods:
-        job = BlackboxJob(victim=cfg.victim, card=cfg.card, student=cfg.student, method=method,
-                          attack={**cfg.blackbox, "budget": cfg.budget, "seed": cfg.seed},
+    methods = [*cfg.methods, *(["reference"] if cfg.ceiling_data is not None else [])]
+    for method in methods:
+        attack = {**cfg.blackbox, "budget": cfg.budget, "seed": cfg.seed}
+        if method == "reference" and cfg.ceiling_data not in (None, EMBEDDED):
+            attack["data"] = cfg.ceiling_data
+        job = BlackboxJob(victim=cfg.victim, card=cfg.card, student=cfg.student, method=method, attack=attack,
                           output_mode=cfg.output_mode, test_data=cfg.test_data, test_size=cfg.test_size)
         folder = run_dir / "blackbox" / method
         out = run_blackbox(job, folder, progress, victim=victim, yard=yard)
         m = out["metrics"]
-        study.rows[f"black box: {method}"] = {"victim": Cell(top1=m["top1"], agreement=m.get("agreement"),
-                                                             queries=m["ledger"]["paid"])}
+        study.rows[ROW.get(method, f"black box: {method}")] = {
+            "victim": Cell(top1=m["top1"], agreement=m.get("agreement"), queries=m["ledger"]["paid"])}
         curves[method] = out["curve"]
         strip = folder / "samples" / "all.png"
         if strip.exists():
