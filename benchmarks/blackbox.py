@@ -92,6 +92,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "leaves_rich": ("embeddings", RICH),  # outlines, holes, texture duty, scene texture (generic shape knobs)
     "no_search_rich": ("embeddings", {**NO_SEARCH, **RICH}),  # keys disjoint: search, pool | prior
     "latent_32": ("embeddings", {"prior": {"latent_dims": 32}}),  # the search steers more of each image's leaves
+    "select_rare": ("embeddings", {"pool": {"select": "rare"}}),  # pay for clips the student expects in rare classes
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

@@ -14,6 +14,7 @@ from vidsteal.pipeline.blackbox import run_blackbox
     ("embeddings", {"search": {"mode": "gradient", "grad_clips": 2}}),
     ("embeddings", {"prior": {"generator": "test_dcgan", "clips_per_image": 4, "precision": "bf16"}}),
     ("embeddings", {"pool": {"select": "disagreement", "mix": {"boundary": 1.0}}, "motion": {"static": True}}),
+    ("embeddings", {"pool": {"select": "rare", "candidates": 2.0}}),
 ])
 def test_budget_is_spent_exactly(make_job, tmp_path, method, extra):
     budget = 157  # odd on purpose: no attack batch divides it
@@ -51,3 +52,14 @@ def test_swin_victim_to_vit_student_path(tmp_path, make_job, victim_path):
                                  "student_kwargs": {"img_size": 16}})
     m = run_blackbox(job, tmp_path / "run")["metrics"]
     assert m["queries"] == m["paid"] == 96 and m["student"] == "test_frame_vit"
+
+
+def test_rare_selection_queries_the_clips_the_student_expects_in_the_victims_rarest_classes():
+    import torch
+
+    from vidsteal.attacks.blackbox.embeddings import rare_first
+
+    answered = torch.tensor([900.0, 10.0, 0.0])  # the victim files almost everything under class 0
+    probs = torch.tensor([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.05, 0.05, 0.9], [0.6, 0.3, 0.1]])
+    assert rare_first(probs, answered, 2).tolist() == [2, 1]
+    assert rare_first(probs, torch.zeros(3), 4).numel() == 4  # nothing answered yet: every candidate ties

@@ -18,7 +18,10 @@ validation split (``benchmarks/blackbox.py --split val``; the test split is for 
 - ``prior``: random embeddings around the generator's own classes (what the prior makes before any search).
 
 ``pool.select=disagreement`` renders ``candidates`` times more clips than it pays for and queries those on which
-the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated).
+the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated);
+``pool.select=rare`` queries those the student expects the victim to answer with classes it has rarely answered so
+far (expected ``1 / (1 + count)`` of the predicted class): a victim that files most synthetic clips under one class
+(a catch-all) otherwise leaves the other classes with almost no answers.
 ``pool.allocate=rare`` aims pool samples at classes in inverse proportion to how often the victim has answered them.
 """
 
@@ -54,7 +57,7 @@ class PoolConfig(BaseConfig):
     mix: dict[str, float] = Field(default_factory=lambda: {"class": 0.4, "boundary": 0.4, "history": 0.2},
                                   description=f"weights of the sample kinds {KINDS}")
     spread: float = Field(0.5, ge=0, description="std added to theta_c for class samples")
-    select: Literal["none", "disagreement"] = Field("none", description="student-driven query selection")
+    select: Literal["none", "disagreement", "rare"] = Field("none", description="student-driven query selection")
     candidates: float = Field(3.0, ge=1, description="clips rendered per clip paid when selecting")
     augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
     allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
@@ -82,6 +85,13 @@ def augment(clips: torch.Tensor, strength: float, g: torch.Generator) -> torch.T
     # ((clips - mean) * contrast + mean + bright) * gain + noise, in place: the same roundings, ~40% less time
     out = (clips - mean).mul_(contrast).add_(mean).add_(bright).mul_(gain)
     return out.add_(torch.randn(clips.shape, generator=g).mul_(0.1).mul_(strength)).clamp_(0, 1)
+
+
+def rare_first(probs: torch.Tensor, answered: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of the ``n`` candidates the student expects the victim to answer with its rarest classes so far:
+    score = sum_c p_student(c | clip) / (1 + times the victim answered c), normalised over classes."""
+    rarity = 1 / (1 + answered.float())
+    return (probs @ (rarity / rarity.sum())).argsort(descending=True)[:n]
 
 
 @register_attack
@@ -276,6 +286,8 @@ class EmbeddingAttack(BlackboxAttack):
             probs = session.learner.probs(clips)
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
             clips = clips[score.argsort(descending=True)[:n]]
+        elif cfg.select == "rare":
+            clips = clips[rare_first(session.learner.probs(clips), session.buffer.top1_counts, n)]
         session.pay(clips)
 
     def _per_image(self, clips_per_embedding: int) -> int:
