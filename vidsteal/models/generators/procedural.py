@@ -40,6 +40,14 @@ RICH_BACKGROUND_PARAMS = 5  # texture amplitude, frequency, orientation, checks,
 RICH_STYLE_DIMS = 4  # harmonic strength, hole tendency, duty bias, background texture
 
 
+def two_colour(along: torch.Tensor, across: torch.Tensor, freq: torch.Tensor, checks: torch.Tensor,
+               duty: torch.Tensor | float) -> torch.Tensor:
+    """Weight of a texture's second colour: stripes along ``along`` (``checks`` -> 1: a check / dot grid), sharp-ish
+    edges, the share of each period set by ``duty`` (0: half and half)."""
+    wave = torch.sin(freq * along) * (1 - checks + checks * torch.sin(freq * across))
+    return torch.sigmoid(8 * (wave - duty))
+
+
 class DeadLeaves(ImageGenerator):
     """Dead-leaves compositions (see module docstring); ``z_dim = leaves * 13 + 8``, ``class_dim = 16`` (with
     ``rich``: ``leaves * 23 + 13`` and 20)."""
@@ -106,9 +114,8 @@ class DeadLeaves(ImageGenerator):
             cphi, sphi = px(torch.cos(phi)), px(torch.sin(phi))
             along, across = u * cphi + v * sphi, v * cphi - u * sphi
             checks = px(torch.sigmoid(2 * p[:, 12]))
-            wave = torch.sin(freq * along) * (1 - checks + checks * torch.sin(freq * across))
             duty = px(0.8 * torch.tanh(extra[:, i, 9] + q[:, 18])) if self.rich else 0.0
-            weight = torch.sigmoid(8 * (wave - duty)) * amp  # a two-colour pattern with sharp-ish stripes
+            weight = two_colour(along, across, freq, checks, duty) * amp
             paint = colour.view(n, 3, 1, 1) * (1 - weight) + other.view(n, 3, 1, 1) * weight
             image = image * (1 - mask) + paint * mask
         return image.clamp(0, 1) * 2 - 1
@@ -135,8 +142,7 @@ class DeadLeaves(ImageGenerator):
         cos, sin = torch.cos(angle).view(n, 1, 1, 1), torch.sin(angle).view(n, 1, 1, 1)
         along, across = x * cos + y * sin, y * cos - x * sin
         checks = torch.sigmoid(2 * b[:, 3]).view(n, 1, 1, 1)
-        wave = torch.sin(math.pi * freq * along) * (1 - checks + checks * torch.sin(math.pi * freq * across))
-        weight = torch.sigmoid(8 * (wave - 0.8 * torch.tanh(b[:, 4]).view(n, 1, 1, 1))) * amp
+        weight = two_colour(along, across, math.pi * freq, checks, 0.8 * torch.tanh(b[:, 4]).view(n, 1, 1, 1)) * amp
         colour = torch.sigmoid(-0.8 * b[:, 0:3] - style[:, 11:14]).view(n, 3, 1, 1)
         return image * (1 - weight) + colour * weight
 
