@@ -279,8 +279,8 @@ class EmbeddingAttack(BlackboxAttack):
         n = min(cfg.batch, session.remaining)
         want = n if cfg.select == "none" else int(n * cfg.candidates)
         k = self.config.prior.clips_per_image  # blocks of k clips share an embedding and its keyframes
-        theta, intended = (x.repeat_interleave(k, 0)[:want]
-                           for x in self._pool_embeddings(-(-want // k), session.buffer.top1_counts))
+        answered = session.buffer.top1_counts  # an argmax over the whole buffer: once per step
+        theta, intended = (x.repeat_interleave(k, 0)[:want] for x in self._pool_embeddings(-(-want // k), answered))
         with torch.no_grad():
             clips = self.emb.render(theta, self.emb.noise(want, self.rng, k))
         clips = augment(clips, cfg.augment, self.rng)
@@ -289,7 +289,7 @@ class EmbeddingAttack(BlackboxAttack):
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
             clips = clips[score.argsort(descending=True)[:n]]
         elif cfg.select == "rare":
-            clips = clips[rare_first(session.learner.probs(clips), session.buffer.top1_counts, n)]
+            clips = clips[rare_first(session.learner.probs(clips), answered, n)]
         session.pay(clips)
 
     def _per_image(self, clips_per_embedding: int) -> int:
