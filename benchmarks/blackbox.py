@@ -93,6 +93,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "no_search_rich": ("embeddings", {**NO_SEARCH, **RICH}),  # keys disjoint: search, pool | prior
     "latent_32": ("embeddings", {"prior": {"latent_dims": 32}}),  # the search steers more of each image's leaves
     "select_rare": ("embeddings", {"pool": {"select": "rare"}}),  # pay for clips the student expects in rare classes
+    "candidates_2": ("embeddings", {"pool": {"candidates": 2.0}}),  # rare selection from 2 rendered clips per paid one
+    "select_none": ("embeddings", {"pool": {"select": "none"}}),  # the default before rare selection
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}
