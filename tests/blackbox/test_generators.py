@@ -157,3 +157,29 @@ def test_dfmes_clip_generator_makes_clips_of_any_length_images_included(frames):
     assert gen.stem.weight.grad is not None and gen.stem.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="multiple of 4"):
         ClipGenerator(frames=frames, size=30)
+
+
+def test_dfmes_clip_generator_runs_channels_last_with_plain_outputs_and_squashes_in_float32_under_autocast():
+    from vidsteal.models.generators.dfme import ClipGenerator
+
+    torch.manual_seed(0)
+    gen = ClipGenerator(z_dim=16, frames=4, size=16, width=16).eval()
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        fast = gen(z)
+        x = gen.stem(z).view(3, 16, 2, 4, 4)  # the same layers on a plain (channels-first) volume
+        plain = torch.sigmoid(gen.body(x))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = gen(z)
+    assert fast.is_contiguous() and torch.allclose(fast, plain, atol=1e-5)
+    assert half.dtype == torch.float32 and half.is_contiguous() and (half - plain).abs().max() < 0.05
+
+
+def test_dfme_configs_saved_before_the_precision_field_resume_in_float32():
+    from vidsteal.attacks.blackbox.dfme import DFMEConfig
+
+    assert DFMEConfig().precision == "auto"
+    saved = DFMEConfig().model_dump(mode="json")
+    saved.pop("precision")  # a run folder written before the field existed
+    assert DFMEConfig.model_validate(saved).precision == "32"
+    assert DFMEConfig.model_validate({"batch": 8}).precision == "auto"  # what users write keeps today's default

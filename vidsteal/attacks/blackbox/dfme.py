@@ -20,7 +20,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.zeroth_order import GRID, forward_differences
@@ -28,6 +28,7 @@ from vidsteal.attacks.registry import register_attack
 from vidsteal.distill.losses import LossName, l1_logits_loss
 from vidsteal.models.generators.dfme import ClipGenerator
 from vidsteal.train.checkpoint import load_optimizer_tensors, optimizer_tensors
+from vidsteal.train.precision import Precision, autocast
 from vidsteal.victims.base import Oracle
 from vidsteal.victims.outputs import OutputKind
 
@@ -41,6 +42,17 @@ class DFMEConfig(BlackboxConfig):
                                                "sqrt(clip size)/255, the smallest step an 8-bit clip carries)")
     student_queries: int = Field(5, ge=0, description="labelled generator batches per generator step (DFME's n_S)")
     lr_generator: float = Field(5e-4, gt=0)
+    precision: Precision = Field("auto", description="the generator's arithmetic: bf16 autocast where the CPU has it "
+                                                     "natively (~2.5x faster generator steps), else float32")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _saved_before_precision(cls, data: Any) -> Any:
+        """A complete saved config from before ``precision`` existed ran its generator in float32: read it so, so such
+        a run folder resumes as it started and never passes for one of today's default."""
+        if isinstance(data, dict) and "precision" not in data and set(cls.model_fields) - {"precision"} <= set(data):
+            return {**data, "precision": "32"}
+        return data
 
 
 @register_attack
@@ -64,7 +76,9 @@ class DFMEAttack(BlackboxAttack):
         self.steps = 0
 
     def _sample(self, n: int) -> torch.Tensor:
-        return self.generator(torch.randn(n, self.config.z_dim, generator=self.rng))
+        z = torch.randn(n, self.config.z_dim, generator=self.rng)
+        with autocast(self.config.precision):
+            return self.generator(z)
 
     def step(self, session: Session) -> None:
         cfg = self.config
