@@ -63,3 +63,44 @@ def test_rare_selection_queries_the_clips_the_student_expects_in_the_victims_rar
     probs = torch.tensor([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.05, 0.05, 0.9], [0.6, 0.3, 0.1]])
     assert rare_first(probs, answered, 2).tolist() == [2, 1]
     assert rare_first(probs, torch.zeros(3), 4).numel() == 4  # nothing answered yet: every candidate ties
+
+
+@pytest.mark.parametrize("train_frames,score_frames,scored", [(1, "train", 1), (1, "all", None), (None, "train", None)])
+def test_query_selection_scores_candidates_on_the_frames_the_student_trains_on(
+        make_job, tmp_path, monkeypatch, train_frames, score_frames, scored):
+    from vidsteal.attacks.blackbox.online import OnlineStudent
+
+    asked, probs = [], OnlineStudent.probs
+
+    def spy(self, clips, batch_size=256, frames=None):
+        asked.append(frames)
+        return probs(self, clips, batch_size, frames)
+
+    monkeypatch.setattr(OnlineStudent, "probs", spy)
+    job = make_job("embeddings", 120, pool={"select": "rare", "score_frames": score_frames},
+                   distill={"train_frames": train_frames})
+    assert run_blackbox(job, tmp_path / "run")["metrics"]["paid"] == 120
+    assert asked and set(asked) == {scored}
+
+
+def test_a_student_scores_evenly_spaced_frames_when_asked_for_fewer_than_the_clip_has():
+    import torch
+
+    from vidsteal.attacks.blackbox.online import OnlineDistillConfig, OnlineStudent
+    from vidsteal.models import create_model
+
+    torch.manual_seed(0)
+    learner = OnlineStudent(create_model("test_frame_cnn", 5), OnlineDistillConfig(), "kd", 0)
+    clips = torch.rand(4, 3, 8, 16, 16)
+    assert torch.allclose(learner.probs(clips, frames=1), learner.probs(clips[:, :, [4]]))
+    assert torch.allclose(learner.probs(clips, frames=2), learner.probs(clips[:, :, [2, 6]]))
+    assert torch.equal(learner.probs(clips, frames=8), learner.probs(clips))
+
+
+def test_embedding_configs_saved_before_score_frames_resume_scoring_every_frame():
+    from vidsteal.attacks.blackbox.embeddings import PoolConfig
+
+    saved = PoolConfig().model_dump(mode="json")
+    saved.pop("score_frames")  # a run folder written before the field existed
+    assert PoolConfig.model_validate(saved).score_frames == "all"
+    assert PoolConfig.model_validate({"batch": 64}).score_frames == "train"

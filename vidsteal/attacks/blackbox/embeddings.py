@@ -21,7 +21,9 @@ validation split (``benchmarks/blackbox.py --split val``; the test split is for 
 the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated);
 ``pool.select=rare`` queries those the student expects the victim to answer with classes it has rarely answered so
 far (expected ``1 / (1 + count)`` of the predicted class): a victim that files most synthetic clips under one class
-(a catch-all) otherwise leaves the other classes with almost no answers.
+(a catch-all) otherwise leaves the other classes with almost no answers. The student scores each candidate on
+the frames it trains on (``pool.score_frames=train``): one frame for the per-frame students of the demo, so the
+selection costs a fraction of a student step instead of T frames' forward passes per candidate.
 ``pool.allocate=rare`` aims pool samples at classes in inverse proportion to how often the victim has answered them.
 """
 
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vidsteal.attacks.base import AttackContext, AttackResult
 from vidsteal.attacks.blackbox.class_embedding import (
@@ -61,10 +63,22 @@ class PoolConfig(BaseConfig):
     # none; checked, not chosen, on a victim vidsteal did not train (Fashion-MNIST, 10k, 3 seeds: 52.0 vs 49.3%).
     select: Literal["none", "disagreement", "rare"] = Field("rare", description="student-driven query selection")
     candidates: float = Field(3.0, ge=1, description="clips rendered per clip paid when selecting")
+    score_frames: Literal["train", "all"] = Field("train", description="frames of each candidate the student scores: "
+                                                  "those it trains on (distill.train_frames, evenly spaced; a "
+                                                  "per-frame student trained on 1 frame scores 1, T times cheaper) "
+                                                  "or all")
     augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
     allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
                                                  "uniformly, or weighted 1/(1 + times the victim answered it so "
                                                  "far), toward the classes the transfer set lacks")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _saved_before_score_frames(cls, data: Any) -> Any:
+        """A complete saved config from before ``score_frames`` existed scored every frame: read it so, so such a run
+        folder resumes as it started and never passes for one of today's default."""
+        complete = isinstance(data, dict) and set(cls.model_fields) - {"score_frames"} <= set(data)
+        return {**data, "score_frames": "all"} if complete and "score_frames" not in data else data
 
 
 class EmbeddingConfig(BlackboxConfig):
@@ -284,12 +298,14 @@ class EmbeddingAttack(BlackboxAttack):
         with torch.no_grad():
             clips = self.emb.render(theta, self.emb.noise(want, self.rng, k))
         clips = augment(clips, cfg.augment, self.rng)
+        if cfg.select != "none":
+            frames = session.learner.cfg.train_frames if cfg.score_frames == "train" else None
+            probs = session.learner.probs(clips, frames=frames)
         if cfg.select == "disagreement":
-            probs = session.learner.probs(clips)
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
             clips = clips[score.argsort(descending=True)[:n]]
         elif cfg.select == "rare":
-            clips = clips[rare_first(session.learner.probs(clips), answered, n)]
+            clips = clips[rare_first(probs, answered, n)]
         session.pay(clips)
 
     def _per_image(self, clips_per_embedding: int) -> int:

@@ -124,8 +124,12 @@ class OnlineStudent:
         return math.ceil(self.cfg.final_epochs * clips / self.cfg.batch_size)
 
     @torch.no_grad()
-    def probs(self, clips: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Student softmax on float clips, in eval mode (for query selection; costs no victim queries)."""
+    def probs(self, clips: torch.Tensor, batch_size: int = 256, frames: int | None = None) -> torch.Tensor:
+        """Student softmax on float ``(N, C, T, H, W)`` clips, in eval mode (for query selection; costs no victim
+        queries). With ``frames``, on that many evenly spaced frames of each clip: a student trained on frame
+        subsets (``train_frames``) predicts from them as it learned to, T/frames times cheaper."""
+        if frames is not None and frames < clips.shape[2]:
+            clips = clips[:, :, ((torch.arange(frames) + 0.5) * clips.shape[2] / frames).long()]
         was = self.model.training
         self.model.eval()
         device = self.runtime.device
