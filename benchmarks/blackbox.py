@@ -95,6 +95,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "select_rare": ("embeddings", {"pool": {"select": "rare"}}),  # pay for clips the student expects in rare classes
     "candidates_2": ("embeddings", {"pool": {"candidates": 2.0}}),  # rare selection from 2 rendered clips per paid one
     "select_none": ("embeddings", {"pool": {"select": "none"}}),  # the default before rare selection
+    "score_all": ("embeddings", {"pool": {"score_frames": "all"}}),  # selection scores every frame of a candidate
+    "score_2": ("embeddings", {"pool": {"score_frames": 2}}),  # ... two evenly spaced frames
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

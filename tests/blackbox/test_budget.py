@@ -65,7 +65,8 @@ def test_rare_selection_queries_the_clips_the_student_expects_in_the_victims_rar
     assert rare_first(probs, torch.zeros(3), 4).numel() == 4  # nothing answered yet: every candidate ties
 
 
-@pytest.mark.parametrize("train_frames,score_frames,scored", [(1, "train", 1), (1, "all", None), (None, "train", None)])
+@pytest.mark.parametrize("train_frames,score_frames,scored", [(1, "train", 1), (1, "all", None), (None, "train", None),
+                                                               (1, 2, 2)])
 def test_query_selection_scores_candidates_on_the_frames_the_student_trains_on(
         make_job, tmp_path, monkeypatch, train_frames, score_frames, scored):
     from vidsteal.attacks.blackbox.online import OnlineStudent

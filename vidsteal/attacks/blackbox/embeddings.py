@@ -30,7 +30,7 @@ selection costs a fraction of a student step instead of T frames' forward passes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -63,10 +63,10 @@ class PoolConfig(BaseConfig):
     # none; checked, not chosen, on a victim vidsteal did not train (Fashion-MNIST, 10k, 3 seeds: 52.0 vs 49.3%).
     select: Literal["none", "disagreement", "rare"] = Field("rare", description="student-driven query selection")
     candidates: float = Field(3.0, ge=1, description="clips rendered per clip paid when selecting")
-    score_frames: Literal["train", "all"] = Field("train", description="frames of each candidate the student scores: "
-                                                  "those it trains on (distill.train_frames, evenly spaced; a "
-                                                  "per-frame student trained on 1 frame scores 1, T times cheaper) "
-                                                  "or all")
+    score_frames: Literal["train", "all"] | Annotated[int, Field(ge=1)] = Field(
+        "train", description="frames of each candidate the student scores, evenly spaced: those it trains on "
+        "(distill.train_frames; a per-frame student trained on 1 frame scores 1, T times cheaper), all, or this many "
+        "(per-frame students only)")
     augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
     allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
                                                  "uniformly, or weighted 1/(1 + times the victim answered it so "
@@ -299,7 +299,7 @@ class EmbeddingAttack(BlackboxAttack):
             clips = self.emb.render(theta, self.emb.noise(want, self.rng, k))
         clips = augment(clips, cfg.augment, self.rng)
         if cfg.select != "none":
-            frames = session.learner.cfg.train_frames if cfg.score_frames == "train" else None
+            frames = {"train": session.learner.cfg.train_frames, "all": None}.get(cfg.score_frames, cfg.score_frames)
             probs = session.learner.probs(clips, frames=frames)
         if cfg.select == "disagreement":
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
