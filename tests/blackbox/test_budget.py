@@ -105,3 +105,18 @@ def test_embedding_configs_saved_before_score_frames_resume_scoring_every_frame(
     saved.pop("score_frames")  # a run folder written before the field existed
     assert PoolConfig.model_validate(saved).score_frames == "all"
     assert PoolConfig.model_validate({"batch": 64}).score_frames == "train"
+
+
+def test_the_shipped_embeddings_config_is_valid_and_matches_the_demos_schedule():
+    from pathlib import Path
+
+    import yaml
+
+    from vidsteal.attacks.blackbox.embeddings import EmbeddingConfig
+    from vidsteal.pipeline.study import StudyConfig
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "blackbox_embeddings.yaml"
+    cfg = EmbeddingConfig.model_validate(yaml.safe_load(path.read_text()))
+    demo = StudyConfig().blackbox_attack["distill"]
+    assert {k: getattr(cfg.distill, k) for k in demo if k != "eval_every"} == {
+        k: v for k, v in demo.items() if k != "eval_every"}
