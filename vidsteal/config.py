@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, ClassVar, Iterable, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 C = TypeVar("C", bound="BaseConfig")
 
@@ -26,6 +26,20 @@ class BaseConfig(BaseModel):
     """Base for every config: frozen, misspelt keys are errors, fields carry a description for ``--help``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+    # Fields added after run folders were saved, each with the value a config saved before it behaved as.
+    ADDED_LATER: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _saved_before_fields(cls, data: Any) -> Any:
+        """A *complete* saved config (every other field present, as ``to_dict`` writes it) that lacks a field of
+        ``ADDED_LATER`` was saved before the field existed: it reads with the value it then behaved as, so an old run
+        folder resumes as it started and never passes for one of today's defaults. What users write is partial and
+        keeps today's defaults."""
+        if not cls.ADDED_LATER or not isinstance(data, dict):
+            return data
+        missing = {k: v for k, v in cls.ADDED_LATER.items() if k not in data}
+        return {**data, **missing} if missing and set(cls.model_fields) - set(missing) <= set(data) else data
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

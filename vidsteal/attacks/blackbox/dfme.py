@@ -20,7 +20,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.zeroth_order import GRID, forward_differences
@@ -45,14 +45,7 @@ class DFMEConfig(BlackboxConfig):
     precision: Precision = Field("auto", description="the generator's arithmetic: bf16 autocast where the CPU has it "
                                                      "natively (~2.5x faster generator steps), else float32")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _saved_before_precision(cls, data: Any) -> Any:
-        """A complete saved config from before ``precision`` existed ran its generator in float32: read it so, so such
-        a run folder resumes as it started and never passes for one of today's default."""
-        if isinstance(data, dict) and "precision" not in data and set(cls.model_fields) - {"precision"} <= set(data):
-            return {**data, "precision": "32"}
-        return data
+    ADDED_LATER = {"precision": "32"}  # saved DFME runs from before the field ran their generator in float32
 
 
 @register_attack

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from vidsteal.attacks.base import AttackContext, AttackResult
 from vidsteal.attacks.blackbox.class_embedding import (
@@ -72,13 +72,7 @@ class PoolConfig(BaseConfig):
                                                  "uniformly, or weighted 1/(1 + times the victim answered it so "
                                                  "far), toward the classes the transfer set lacks")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _saved_before_score_frames(cls, data: Any) -> Any:
-        """A complete saved config from before ``score_frames`` existed scored every frame: read it so, so such a run
-        folder resumes as it started and never passes for one of today's default."""
-        complete = isinstance(data, dict) and set(cls.model_fields) - {"score_frames"} <= set(data)
-        return {**data, "score_frames": "all"} if complete and "score_frames" not in data else data
+    ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
 
 
 class EmbeddingConfig(BlackboxConfig):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch.utils.data import Dataset, Subset
 
 from vidsteal.config import BaseConfig
@@ -43,14 +42,7 @@ class GreyboxData(BaseConfig):
     aux_cutmix: float = Field(0.0, ge=0, le=1, description="share of the paid aux clips that are CutMix composites of "
                               "two aux clips (a box of one pasted into the other, every frame), made before querying")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _saved_before_objects(cls, data: Any) -> Any:
-        """A complete saved config from before ``aux_family`` existed was made with the abstract family: read it as
-        such, so a run folder of that time never passes for one of today's default (objects) and gets reused."""
-        if isinstance(data, dict) and "aux_family" not in data and set(cls.model_fields) - {"aux_family"} <= set(data):
-            return {**data, "aux_family": "abstract"}
-        return data
+    ADDED_LATER = {"aux_family": "abstract"}  # saved runs from before the field used the abstract family
 
 
 @dataclass
