@@ -9,6 +9,8 @@ agreement with the victim for:
     aux-set KD      distilled on the victim's answers to irrelevant clips (budget = aux clips queried)
     dense FT        the KD student fine-tuned on the labeled 5%
     ticket          the IMP level with the best top-1 on the *validation* split, rewound and retrained
+    dense best-of   (--dense-seeds) dense FT repeated under other data-order seeds, the best on validation of as
+                    many networks as the ticket was picked from: the ticket's selection, given to dense training
     ticket*         the best IMP level *chosen on the test split*: optimistic, shown only to bound selection
     reinit          the reported ticket's mask from fresh random weights (Frankle & Carbin's control)
     random mask     a random mask of the same per-layer sparsity on the KD weights
@@ -50,7 +52,8 @@ STUDENT_KWARGS = {"frame_vit_tiny": {"patch_size": 8}}
 FT_LR = {"frame_vit_tiny": 1e-4, "frame_cnn": 3e-4}
 PER_FRAME = ("frame_cnn", "frame_vit_tiny")  # students that may train on a random frame subset (3D ones may not)
 METHODS = (("scratch", "labeled only (no queries)"), ("kd", "aux-set KD"), ("finetune", "dense fine-tune"),
-           ("ticket", "winning ticket (val-selected level)"), ("best", "ticket* (best level, test-selected)"),
+           ("dense_best", "dense FT, best of L seeds (val)"), ("ticket", "winning ticket (val-selected level)"),
+           ("best", "ticket* (best level, test-selected)"),
            ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, KD weights"),
            ("ceiling", "ceiling: KD on victim-domain clips"))
 
@@ -68,7 +71,8 @@ def attack_config(args: argparse.Namespace, seed: int, budget: int, student: str
         finetune=FinetuneConfig(optim=ft),
         lottery=LotteryConfig(pruning=PruningConfig(fraction=args.prune_fraction), target_sparsity=args.target_sparsity,
                               rewind_epoch=args.rewind_epoch,
-                              controls=("reinit", "random_mask") if args.random_mask else ("reinit",)),
+                              controls=("reinit", *(("random_mask",) if args.random_mask else ()),
+                                        *(("dense_seeds",) if args.dense_seeds else ()))),
         scratch=OptimConfig(epochs=args.scratch_epochs, batch_size=32, lr=3e-3, warmup_epochs=1, **frames),
     )
 
@@ -111,6 +115,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--val-size", type=int, default=400, help="validation clips the ticket level is chosen on")
     parser.add_argument("--train-frames", type=int, default=2, help="per-frame students: frames per clip and step")
     parser.add_argument("--random-mask", action="store_true", help="also run the random-mask control")
+    parser.add_argument("--dense-seeds", action="store_true",
+                        help="also run the selection control: dense FT under L - 1 more seeds, best of L on val")
     parser.add_argument("--no-ceiling", action="store_true", help="skip KD on the victim's own distribution")
     parser.add_argument("--full-students", action="store_true", help="registry-default student widths (slow on CPU)")
     parser.add_argument("--victims", default=None, help="comma-separated victim files, one per pair")
@@ -211,7 +217,8 @@ def report(pair: dict) -> None:
     ordered = sum(s["rows"]["kd"]["top1"] < s["rows"]["finetune"]["top1"] < s["rows"]["ticket"]["top1"]
                   for s in seeds if "ticket" in s["rows"])
     print(f"hypothesis per seed: KD < dense FT < ticket {ordered}/{len(seeds)}, KD < dense FT {count('kd', 'finetune')}, "
-          f"dense FT < ticket {count('finetune', 'ticket')}, reinit < ticket {count('reinit', 'ticket')}, "
+          f"dense FT < ticket {count('finetune', 'ticket')}, dense best-of < ticket {count('dense_best', 'ticket')}, "
+          f"reinit < ticket {count('reinit', 'ticket')}, "
           f"random mask < ticket {count('random_mask', 'ticket')}, "
           f"labeled only < KD {count('scratch', 'kd')}")
 

@@ -69,6 +69,21 @@ def test_run_folder_metrics_curve_and_free_resume(victim, tmp_path):
     assert extended.metrics["ticket"] == result.metrics["ticket"] and "random_mask" in extended.metrics
 
 
+def test_dense_seeds_control_is_reported_when_a_validation_split_picks(victim, tiny_bench, tmp_path):
+    from vidsteal.data.embedded import make_split
+
+    cfg = tiny_run(victim, stages=("lottery",))
+    lottery = cfg.attack.lottery.model_copy(update={"controls": ("reinit", "dense_seeds")})
+    cfg = cfg.model_copy(update={"attack": cfg.attack.model_copy(update={"lottery": lottery})})
+    result = run_greybox(cfg, tmp_path / "runs", val_set=make_split(tiny_bench, "val", 16))
+    kinds = [r["kind"] for r in result.curve]
+    assert kinds.count("ticket") == 2 and kinds.count("dense_seed") == 1  # as many dense candidates as tickets
+    candidates = [r for r in result.curve if r["kind"] in ("dense", "dense_seed")]
+    best = result.metrics["dense_best"]
+    assert best["val_top1"] == max(r["val_top1"] for r in candidates) and best["sparsity"] == 0.0
+    assert result.queries == 52  # the control pays nothing
+
+
 def test_budget_reserves_the_labeled_queries(victim, tmp_path):
     result = run_greybox(tiny_run(victim, budget=30, stages=("finetune",)), tmp_path / "runs")
     assert result.metrics["queries"] == {"total": 30, "aux": 18, "labeled": 12}

@@ -162,3 +162,45 @@ def test_reported_level_is_chosen_on_validation_and_gets_the_controls(data, tmp_
         ("reinit", 2), ("random_mask", 2)]
     without_val = [{k: v for k, v in r.items() if k != "val_top1"} for r in rows]
     assert select_level(without_val) == 3  # no validation split: the final level, as before
+
+
+def test_dense_seeds_control_gives_dense_training_the_tickets_pick_on_validation(data, tmp_path):
+    """The selection control: levels - 1 dense repeats from the same start weights under other data-order seeds,
+    reported as the best of them and level 0 on validation (the reported ticket is the best of ``levels``)."""
+    from vidsteal.attacks.greybox.lottery import select_dense
+
+    cfg = CFG.model_copy(update={"controls": ("dense_seeds",)})
+    with pytest.raises(ValueError, match="reseed"):
+        run_imp(student(), make_trainer(data, RECIPE), no_metrics, cfg, tmp_path / "none")
+    seeds, spies = [], []
+
+    def reseed(seed):
+        seeds.append(seed)
+        spies.append(Spy(make_trainer(data, RECIPE, seed), tmp_path))
+        return spies[-1]
+
+    val = iter([0.30, 0.5, 0.6, 0.7, 0.9, 0.4])  # dense, three tickets, two dense repeats (in training order)
+    spy = Spy(make_trainer(data, RECIPE), tmp_path)
+    model = student()
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = run_imp(model, spy, lambda m: {"val_top1": next(val)}, cfg, tmp_path, reseed=reseed)
+    repeats = [r for r in rows if r["kind"] == "dense_seed"]
+    assert [r["level"] for r in repeats] == [0, 0] and len(set(seeds)) == 2 and 0 not in seeds
+    for k in (1, 2):
+        trained = load_file(str(tmp_path / "dense_seeds" / f"seed_{k:02d}" / "student.safetensors"))
+        dense = load_file(str(tmp_path / "level_00" / "student.safetensors"))
+        assert any(not torch.equal(trained[n], dense[n]) for n in dense)  # another data order, another network
+        assert all((trained[n] != 0).any() for n in Mask.load(tmp_path / "level_03" / MASK))  # no mask on it
+    start = load_file(str(tmp_path / "level_00" / "start.safetensors"))
+    assert all(torch.equal(start[k], init[k]) for k in init)
+    for repeat in spies:  # every repeat began at the dense run's start weights, unmasked
+        (began,) = repeat.starts.values()
+        assert all(torch.equal(began[k], init[k]) for k in init)
+    assert select_dense(rows)["path"].endswith("dense_seeds/seed_01/student.safetensors")  # val 0.9 beats 0.30, 0.4
+    final = load_file(str(tmp_path / "level_03" / "student.safetensors"))  # the model still ends as the final ticket
+    assert all(torch.equal(model.state_dict()[k], final[k]) for k in final)
+    trained_before = len(spy.runs)
+    again = run_imp(student(), spy, no_metrics, cfg, tmp_path, reseed=reseed)  # finished: read back, nothing trained
+    assert [r["val_top1"] for r in again] == [r["val_top1"] for r in rows]
+    assert len(spy.runs) == trained_before and all(len(s.runs) == 0 for s in spies[2:])
+    assert select_dense([r for r in rows if r["kind"] != "dense_seed"]) is None

@@ -13,7 +13,8 @@ from vidsteal.cli.progress import StageBars, console, make_progress
 from vidsteal.cli.victim import ApiKeyOpt, CardOpt, TestDataOpt, VictimOpt, open_victim, user_errors
 from vidsteal.config import load_config
 
-ROWS = (("kd", "aux-set KD"), ("finetune", "dense fine-tune"), ("ticket", "winning ticket"),
+ROWS = (("kd", "aux-set KD"), ("finetune", "dense fine-tune"),
+        ("dense_best", "dense fine-tune, best of as many seeds (val)"), ("ticket", "winning ticket"),
         ("reinit", "ticket mask, random re-init"), ("random_mask", "random mask, same sparsity"),
         ("scratch", "labeled only (no queries)"))
 

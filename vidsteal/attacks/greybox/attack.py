@@ -10,7 +10,7 @@ Stages name what to produce; a stage first runs (or reads back) the ones it buil
 no victim queries) stands alone. Run folder::
 
     queries/ (the ledger, owned by the caller's LoggedOracle)
-    kd/  finetune/  lottery/level_<L>/ (+ reinit/, random_mask/)  scratch/     one resumable stage each
+    kd/  finetune/  lottery/level_<L>/ (+ reinit/, random_mask/, dense_seeds/)  scratch/     one resumable stage each
     (the reported ticket is the IMP level with the best validation top-1 when the context has a val_set, else the
     final level; its controls are trained at that level)
     sparsity_accuracy.csv
@@ -31,8 +31,8 @@ from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackRes
 from vidsteal.attacks.greybox.aux_kd import aux_kd
 from vidsteal.attacks.greybox.data import CutMixAux, GreyboxData, GreyboxDatasets, load_greybox_data
 from vidsteal.attacks.greybox.finetune import FinetuneConfig, finetune, labeled_training_set, make_trainer
-from vidsteal.attacks.greybox.lottery import VAL_KEY, LotteryConfig, run_imp, seeded_init, select_level
-from vidsteal.attacks.greybox.stage import STUDENT
+from vidsteal.attacks.greybox.lottery import VAL_KEY, LotteryConfig, run_imp, seeded_init, select_dense, select_level
+from vidsteal.attacks.greybox.stage import STUDENT, TrainFn
 from vidsteal.attacks.registry import register_attack
 from vidsteal.distill.student import DistillConfig, measure
 from vidsteal.models.registry import create_model, model_card
@@ -117,6 +117,9 @@ class GreyboxAttack(Attack):
             for row in rows:
                 if row["level"] == reported:
                     metrics["ticket" if row["kind"] == "ticket" else row["kind"]] = _summary(row)
+            best_dense = select_dense(rows)  # the dense_seeds control: dense given the ticket's pick on val
+            if best_dense is not None:
+                metrics["dense_best"] = _summary(best_dense)
             student_path = Path(next(r["path"] for r in rows if r["kind"] == "ticket" and r["level"] == reported))
         if "scratch" in stages:
             floor = seeded_init(self._fresh, cfg.seed * 1009 + 999)
@@ -152,15 +155,20 @@ class GreyboxAttack(Attack):
         """IMP from the KD weights, with the fine-tune stage as level 0; writes the sparsity-accuracy CSV."""
         cfg: GreyboxConfig = self.config  # type: ignore[assignment]
         root = self._dir / "lottery"
-        train = make_trainer(train_set, cfg.finetune, cfg.seed)
 
-        def train_with_progress(model: nn.Module, ckpt_dir: Path, callbacks: Sequence[Callback]) -> list:
-            label = f"lottery {ckpt_dir.parent.relative_to(root)}"  # e.g. "lottery reinit/level_07"
-            epochs = EpochProgress(self._context.report, label, cfg.finetune.optim.epochs)
-            return train(model, ckpt_dir, [*callbacks, epochs])
+        def with_progress(seed: int) -> TrainFn:
+            train = make_trainer(train_set, cfg.finetune, seed)
 
-        rows = run_imp(student, train_with_progress, self._measure, cfg.lottery, root, dense_dir=self._dir / "finetune",
-                       fresh_model=self._fresh, seed=cfg.seed, on_level=self._reporter("lottery levels"))
+            def train_with_progress(model: nn.Module, ckpt_dir: Path, callbacks: Sequence[Callback]) -> list:
+                label = f"lottery {ckpt_dir.parent.relative_to(root)}"  # e.g. "lottery reinit/level_07"
+                epochs = EpochProgress(self._context.report, label, cfg.finetune.optim.epochs)
+                return train(model, ckpt_dir, [*callbacks, epochs])
+
+            return train_with_progress
+
+        rows = run_imp(student, with_progress(cfg.seed), self._measure, cfg.lottery, root,
+                       dense_dir=self._dir / "finetune", fresh_model=self._fresh, seed=cfg.seed,
+                       on_level=self._reporter("lottery levels"), reseed=with_progress)
         runs.write_csv(rows, self._dir / "sparsity_accuracy.csv", CURVE_COLUMNS)  # one row per trained network
         return rows
 

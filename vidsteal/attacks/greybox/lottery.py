@@ -12,14 +12,17 @@ Levels, as in open_lth's lottery runner::
               vidsteal.pruning), rewind the survivors to W0 (or to the dense run's epoch-r weights: late
               rewinding), retrain with the mask enforced
     controls  the same mask from a fresh random initialisation ("reinit", Frankle & Carbin's control), and/or a
-              random mask of equal per-layer sparsity on the rewind weights ("random_mask")
+              random mask of equal per-layer sparsity on the rewind weights ("random_mask"), and/or the selection
+              control ("dense_seeds"): the reported ticket is the best of ``levels`` networks on validation, so
+              dense training gets ``levels - 1`` more runs from the same start weights under other data-order
+              seeds and the same pick (:func:`select_dense`); a ticket that only wins by selection does not beat it
 
 Folder layout (every level is an idempotent stage; a killed search resumes from the level, and the epoch, where it
 stopped)::
 
     level_00/  mask.safetensors  (+ the dense run when trained here: start/epoch_<r>/student.safetensors, metrics)
     level_<L>/ mask.safetensors (written before training)  student.safetensors  metrics.json
-    reinit/level_<L>/ ...   random_mask/level_<L>/ ...
+    reinit/level_<L>/ ...   random_mask/level_<L>/ ...   dense_seeds/seed_<k>/ ...
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from vidsteal.pruning.apply import MaskedTraining, load_state, model_sparsity
 from vidsteal.pruning.magnitude import PruningConfig, expected_sparsity, magnitude_threshold, prune, rounds_for
 from vidsteal.pruning.mask import Mask
 
-Control = Literal["reinit", "random_mask"]
+Control = Literal["reinit", "random_mask", "dense_seeds"]
 MASK = "mask.safetensors"
 VAL_KEY = "val_top1"
 
@@ -49,7 +52,7 @@ class LotteryConfig(BaseConfig):
     target_sparsity: float = Field(0.8, ge=0, lt=1, description="stop at the first level whose sparsity reaches this")
     rewind_epoch: int = Field(0, ge=0,
                               description="0 rewinds to the start weights; r > 0 to the dense run's epoch-r weights")
-    controls: tuple[Control, ...] = Field(("reinit",), description="reinit and/or random_mask")
+    controls: tuple[Control, ...] = Field(("reinit",), description="reinit, random_mask and/or dense_seeds")
     control_levels: Literal["reported", "all"] = Field("reported", description="levels that get the controls: the "
                                                        "reported one (see select_level) or every level")
 
@@ -88,6 +91,15 @@ def select_level(rows: list[dict[str, Any]]) -> int:
     return max(r["level"] for r in rows)
 
 
+def select_dense(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The dense run the ``dense_seeds`` control reports: the best validation top-1 among level 0 and its reseeded
+    repeats (the same pick the ticket gets among levels); None without repeats or validation scores."""
+    dense = [r for r in rows if r["kind"] in ("dense", "dense_seed")]
+    if len(dense) < 2 or not all(VAL_KEY in r for r in dense):
+        return None
+    return max(dense, key=lambda r: r[VAL_KEY])
+
+
 def run_imp(
     model: nn.Module,
     train: TrainFn,
@@ -99,6 +111,7 @@ def run_imp(
     fresh_model: Callable[[], nn.Module] | None = None,
     seed: int = 0,
     on_level: Callable[[int, int], None] | None = None,
+    reseed: Callable[[int], TrainFn] | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume) IMP on ``model``, which holds the start weights; it ends holding the final ticket.
 
@@ -107,7 +120,8 @@ def run_imp(
         measure: held-out metrics of a model.
         dense_dir: a finished dense run of the same recipe from the same start (the fine-tune stage) to use as
             level 0; it must hold the rewind weights. None trains level 0 here.
-        fresh_model: builds the architecture with fresh random weights; needed for the controls.
+        fresh_model: builds the architecture with fresh random weights; needed for reinit and random_mask.
+        reseed: the same recipe as ``train`` under another seed; needed for dense_seeds.
         on_level: ``(levels done, levels total)`` progress.
 
     Returns one row per trained network: ``kind`` (dense / ticket / reinit / random_mask), level, sparsity,
@@ -115,8 +129,10 @@ def run_imp(
     (:func:`select_level`, chosen after the whole search).
     """
     out_dir = Path(out_dir)
-    if cfg.controls and fresh_model is None:
+    if {"reinit", "random_mask"} & set(cfg.controls) and fresh_model is None:
         raise ValueError("the IMP controls need fresh_model to build randomly initialised networks")
+    if "dense_seeds" in cfg.controls and reseed is None:
+        raise ValueError("the dense_seeds control needs reseed to train the dense recipe under other seeds")
     measured = lambda m: {**measure(m), "model_sparsity": model_sparsity(m)}  # noqa: E731  (zeros really there)
     level0 = _level_dir(out_dir, 0)
     dense = Mask.ones(model, cfg.pruning.layers)
@@ -154,14 +170,17 @@ def run_imp(
         previous = ldir / STUDENT
         if cfg.control_levels == "all":
             rows += [_control(kind, level, mask, rewind, train, measured, out_dir, fresh_model, seed, info)
-                     for kind in cfg.controls]
+                     for kind in cfg.controls if kind != "dense_seeds"]
         if on_level is not None:
             on_level(level, cfg.levels)
     if cfg.control_levels == "reported" and cfg.levels > 0:
         level = select_level(rows)
         ldir = _level_dir(out_dir, level)
         rows += [_control(kind, level, Mask.load(ldir / MASK), rewind, train, measured, out_dir, fresh_model, seed,
-                          infos[level]) for kind in cfg.controls]
+                          infos[level]) for kind in cfg.controls if kind != "dense_seeds"]
+    if "dense_seeds" in cfg.controls:
+        rows += [_dense_seed(k, model, rewind_path(dense_dir, 0), reseed, measured, out_dir, seed)
+                 for k in range(1, cfg.levels)]
     load_state(model, previous)
     return rows
 
@@ -181,3 +200,14 @@ def _control(kind: Control, level: int, mask: Mask, rewind: Path, train: TrainFn
     with MaskedTraining(net, mask) as enforce:
         metrics = run_stage(net, cdir, train, measure, callbacks=[enforce], extra={**info, "control": kind})
     return _row(kind, level, metrics, cdir / STUDENT)
+
+
+def _dense_seed(k: int, model: nn.Module, start: Path, reseed: Callable[[int], TrainFn], measure: MeasureFn,
+                out_dir: Path, seed: int) -> dict[str, Any]:
+    """Repeat ``k`` of the dense run: the same start weights and recipe, another data-order seed."""
+    ddir = out_dir / "dense_seeds" / f"seed_{k:02d}"
+    if finished(ddir) is None:
+        load_state(model, start)
+    metrics = run_stage(model, ddir, reseed(seed * 1009 + 500 + k), measure,
+                        extra={"level": 0, "sparsity": 0.0, "restart": k})
+    return _row("dense_seed", 0, metrics, ddir / STUDENT)
