@@ -9,7 +9,7 @@ agreement with the victim for:
     aux-set KD      distilled on the victim's answers to irrelevant clips (budget = aux clips queried)
     dense FT        the KD student fine-tuned on the labeled 5%
     ticket          the IMP level with the best top-1 on the *validation* split, rewound and retrained
-    dense best-of   (--dense-seeds) dense FT repeated under other data-order seeds, the best on validation of as
+    dense best-of   dense FT repeated under other data-order seeds, the best on validation of as
                     many networks as the ticket was picked from: the ticket's selection, given to dense training
     ticket*         the best IMP level *chosen on the test split*: optimistic, shown only to bound selection
     reinit          the reported ticket's mask from fresh random weights (Frankle & Carbin's control)
@@ -115,8 +115,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--val-size", type=int, default=400, help="validation clips the ticket level is chosen on")
     parser.add_argument("--train-frames", type=int, default=2, help="per-frame students: frames per clip and step")
     parser.add_argument("--random-mask", action="store_true", help="also run the random-mask control")
-    parser.add_argument("--dense-seeds", action="store_true",
-                        help="also run the selection control: dense FT under L - 1 more seeds, best of L on val")
+    parser.add_argument("--dense-seeds", action=argparse.BooleanOptionalAction, default=True,
+                        help="the selection control: dense FT under L - 1 more seeds, best of L on val (cheap: L - 1 "
+                             "fine-tunes on the labeled 5%%)")
     parser.add_argument("--no-ceiling", action="store_true", help="skip KD on the victim's own distribution")
     parser.add_argument("--full-students", action="store_true", help="registry-default student widths (slow on CPU)")
     parser.add_argument("--victims", default=None, help="comma-separated victim files, one per pair")
