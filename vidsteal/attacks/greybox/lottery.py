@@ -124,7 +124,7 @@ def run_imp(
         reseed: the same recipe as ``train`` under another seed; needed for dense_seeds.
         on_level: ``(levels done, levels total)`` progress.
 
-    Returns one row per trained network: ``kind`` (dense / ticket / reinit / random_mask), level, sparsity,
+    Returns one row per trained network: ``kind`` (dense / ticket / reinit / random_mask / dense_seed), level, sparsity,
     held-out metrics and the weights' path. The controls are trained at every level or only at the reported one
     (:func:`select_level`, chosen after the whole search).
     """
