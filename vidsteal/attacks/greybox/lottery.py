@@ -129,7 +129,8 @@ def run_imp(
     (:func:`select_level`, chosen after the whole search).
     """
     out_dir = Path(out_dir)
-    if {"reinit", "random_mask"} & set(cfg.controls) and fresh_model is None:
+    masked = [kind for kind in cfg.controls if kind != "dense_seeds"]  # controls trained at a level, with its mask
+    if masked and fresh_model is None:
         raise ValueError("the IMP controls need fresh_model to build randomly initialised networks")
     if "dense_seeds" in cfg.controls and reseed is None:
         raise ValueError("the dense_seeds control needs reseed to train the dense recipe under other seeds")
@@ -170,14 +171,14 @@ def run_imp(
         previous = ldir / STUDENT
         if cfg.control_levels == "all":
             rows += [_control(kind, level, mask, rewind, train, measured, out_dir, fresh_model, seed, info)
-                     for kind in cfg.controls if kind != "dense_seeds"]
+                     for kind in masked]
         if on_level is not None:
             on_level(level, cfg.levels)
     if cfg.control_levels == "reported" and cfg.levels > 0:
         level = select_level(rows)
         ldir = _level_dir(out_dir, level)
         rows += [_control(kind, level, Mask.load(ldir / MASK), rewind, train, measured, out_dir, fresh_model, seed,
-                          infos[level]) for kind in cfg.controls if kind != "dense_seeds"]
+                          infos[level]) for kind in masked]
     if "dense_seeds" in cfg.controls:
         rows += [_dense_seed(k, model, rewind_path(dense_dir, 0), reseed, measured, out_dir, seed)
                  for k in range(1, cfg.levels)]
