@@ -97,6 +97,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "select_none": ("embeddings", {"pool": {"select": "none"}}),  # the default before rare selection
     "score_all": ("embeddings", {"pool": {"score_frames": "all"}}),  # selection scores every frame of a candidate
     "score_2": ("embeddings", {"pool": {"score_frames": 2}}),  # ... two evenly spaced frames
+    # student-side augmentation: each replayed clip shifted by up to 1/8 (1/16) of the frame, no extra queries
+    "shift": ("embeddings", {"distill": {"shift": 0.125}}),
+    "shift_small": ("embeddings", {"distill": {"shift": 0.0625}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

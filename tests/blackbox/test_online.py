@@ -108,3 +108,13 @@ def test_the_student_anneals_over_the_final_epochs_or_over_the_whole_budget():
     assert run[8] < 1e-2 / 2  # the final epochs carry on where querying left the curve
     with pytest.raises(ValueError, match="budget"):
         _lrs("run", budget=None)
+
+
+def test_student_side_shift_changes_training_only_when_asked():
+    plain, again = _trained(None, precision="32"), _trained(None, precision="32", shift=0.0)
+    shifted = _trained(None, precision="32", shift=0.125)
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[key], value), key  # shift 0 is the old student, bit for bit
+    assert any(not torch.equal(shifted.model.state_dict()[k], v) for k, v in plain.model.state_dict().items())
+    with pytest.raises(ValueError):
+        OnlineDistillConfig(shift=0.5)  # a shift of half the frame would leave mostly border

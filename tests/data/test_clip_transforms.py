@@ -76,3 +76,25 @@ def test_clip_transform_config_is_typed_and_strict():
     with pytest.raises(ValidationError):
         ClipTransform(position="middle")
     assert ClipTransform(stride=2).hash() != ClipTransform().hash()
+
+
+def test_random_shift_moves_each_clip_as_a_whole_and_fills_edges_by_replication():
+    from vidsteal.data.transforms import random_shift
+
+    g = torch.Generator().manual_seed(0)
+    clips = torch.randint(0, 256, (16, 3, 2, 8, 8), dtype=torch.uint8, generator=g)
+    assert random_shift(clips, 0.0, g) is clips  # off: untouched, no randomness drawn
+    out = random_shift(clips, 0.25, torch.Generator().manual_seed(1))
+    assert out.shape == clips.shape and out.dtype == torch.uint8
+    moved = 0
+    for clip, shifted in zip(clips, out):
+        # find the clip's own offset (at most 2 px = 0.25 * 8) and check every frame and channel follows it
+        def moved_by(dy: int, dx: int, clip=clip) -> torch.Tensor:
+            return clip[:, :, (torch.arange(8) + dy).clamp(0, 7)][..., (torch.arange(8) + dx).clamp(0, 7)]
+
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(shifted, moved_by(dy, dx))]
+        assert len(matches) == 1, matches
+        moved += matches[0] != (0, 0)
+    assert moved >= 12  # offsets are random per clip, (0, 0) is one of 25
+    again = random_shift(clips, 0.25, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)  # a function of the generator: resumed students replay the same shifts

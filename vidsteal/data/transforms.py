@@ -88,6 +88,24 @@ def crop(clip: torch.Tensor, size: int, mode: Position = "center", generator: to
     return F.crop(clip, top, left, size, size)
 
 
+def random_shift(clips: torch.Tensor, fraction: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Translate every clip of a ``(N, T, C, H, W)`` batch by its own random offset of up to ``fraction`` of the frame
+    (the same offset for all its frames, so motion is kept; edge pixels fill the border, as replicate padding).
+
+    Student-side augmentation of paid clips: the victim's answer on the unshifted clip stays the target, no query
+    is spent. Works on any dtype (it gathers pixels; nothing is interpolated)."""
+    if fraction <= 0:
+        return clips
+    n, _, _, height, width = clips.shape
+    dy, dx = (torch.randint(-round(fraction * size), round(fraction * size) + 1, (n, 1), generator=generator)
+              for size in (height, width))
+    rows = (torch.arange(height) + dy).clamp_(0, height - 1)  # (N, H)
+    cols = (torch.arange(width) + dx).clamp_(0, width - 1)  # (N, W)
+    # advanced indices split by slices go first: (N, H, W, T, C)
+    out = clips[torch.arange(n)[:, None, None], :, :, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 4, 1, 2).contiguous()
+
+
 class ClipTransform(BaseConfig):
     """How a dataset turns a decoded video into one fixed-size uint8 clip: sample frames, resize, crop, flip."""
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from vidsteal.attacks.blackbox.replay import ReplayBuffer
 from vidsteal.config import BaseConfig
+from vidsteal.data.transforms import random_shift
 from vidsteal.distill.losses import LossName
 from vidsteal.distill.student import distill_loss_fn
 from vidsteal.train.checkpoint import load_checkpoint, save_checkpoint
@@ -45,6 +46,9 @@ class OnlineDistillConfig(BaseConfig):
     train_frames: int | None = Field(None, ge=1, description="train on this many random frames of each clip "
                                      "(per-frame students only: they average frame logits, so a frame subset is a "
                                      "valid input and costs proportionally less); None uses every frame")
+    shift: float = Field(0.0, ge=0, lt=0.5, description="student-side augmentation: translate each replayed clip "
+                         "by up to this fraction of the frame (one random offset per clip, all frames alike; the "
+                         "victim's answer on the paid clip stays the target, so it costs no query)")
     anneal: Literal["final", "run"] = Field("final", description="final: constant lr while querying, cosine to 0 "
                                             "over the final epochs; run: one cosine from lr to 0 over every step "
                                             "the budget plans (querying and final), as when the run length is known")
@@ -99,6 +103,7 @@ class OnlineStudent:
                     set_lr(self.opt, self.cfg.lr * warmup_cosine(self.steps, self.planned))
                 # one frame subset per step, however the runtime splits it
                 clips, targets = buffer.sample(self.cfg.batch_size, self.rng, self.cfg.balance, self.cfg.train_frames)
+                clips = random_shift(clips, self.cfg.shift, self.rng)
                 micro = self.runtime.split(clips, targets)
                 # the student's own randomness (dropout) is a function of the step: a resumed run trains the same
                 # student as an uninterrupted one, whatever the process did before
