@@ -42,6 +42,7 @@ from typing import Any, NoReturn
 import torch
 
 from vidsteal import runs
+from vidsteal.attacks.blackbox.online import OnlineDistillConfig
 from vidsteal.data.sources import DataSpecError
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.study import demo_victim
@@ -127,8 +128,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--output", default="probs", choices=["probs", "topk_probs", "topk_labels", "label"])
     p.add_argument("--k", type=int, default=5, help="k for the top-k output modes")
     p.add_argument("--replay-ratio", type=float, default=4.0, help="student clip-steps per paid query")
-    p.add_argument("--final-epochs", type=float, default=10.0,
-                   help="passes over the buffer after the last query (the library's default, chosen on val; the "
+    p.add_argument("--final-epochs", type=float, default=OnlineDistillConfig().final_epochs,
+                   help="passes over the buffer after the last query (default: the library's, chosen on val; the "
                         "README's rows before session 16 pass 3)")
     p.add_argument("--train-frames", type=int, default=2, help="frames per clip the per-frame student trains on")
     p.add_argument("--batch-size", type=int, default=None, help="student batch (default: the attack's)")
