@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from vidsteal.pipeline.blackbox import run_blackbox
@@ -53,6 +55,41 @@ def test_a_resumed_run_trains_the_same_student_as_an_uninterrupted_one(make_job,
     a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["metrics"]["top1"] == fresh["metrics"]["top1"]
+
+
+def test_a_run_killed_in_its_final_phase_resumes_there_and_trains_the_same_student(make_job, tmp_path):
+    """The final phase (10 epochs by default: the longest part of a run) is checkpointed every ``final_chunk``
+    steps; a kill inside it loses at most that many steps, and the resumed student is the uninterrupted one."""
+    import torch
+    from safetensors.torch import load_file
+
+    job = make_job("embeddings", 200, chunk=100, final_chunk=3, distill={"final_epochs": 2.0})  # 13 final steps
+    finals: list[tuple[int, int | None]] = []
+
+    def kill_in_final(stage: str, done: int, total: int | None) -> None:
+        if stage == "final training":
+            finals.append((done, total))
+            if done >= 7:
+                raise Killed(done)
+
+    with pytest.raises(Killed):
+        run_blackbox(job, tmp_path / "run", progress=kill_in_final)
+    assert finals[0] == (0, 13) and finals[-1] == (9, 13)  # reported every min(final_chunk, 25) steps
+    state = json.loads((tmp_path / "run" / "state" / "state.json").read_text())
+    assert state["student"]["final"] == 6  # the last checkpoint inside the final phase
+    finals.clear()
+
+    def watch(stage: str, done: int, total: int | None) -> None:
+        if stage == "final training":
+            finals.append((done, total))
+
+    resumed = run_blackbox(job, tmp_path / "run", progress=watch)
+    assert finals[0] == (6, 13) and finals[-1] == (13, 13)  # resumed inside the phase, not from its start
+    fresh = run_blackbox(job, tmp_path / "fresh")
+    a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["metrics"]["top1"] == fresh["metrics"]["top1"]
+    assert resumed["metrics"]["ledger"]["paid"] == 200  # nothing paid twice
 
 
 def test_finished_run_is_returned_as_is(make_job, tmp_path):

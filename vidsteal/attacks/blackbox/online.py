@@ -86,6 +86,7 @@ class OnlineStudent:
         self.loss_fn = distill_loss_fn(loss, cfg.temperature)
         self.steps = 0
         self.debt = 0.0  # clip-steps owed to the replay ratio, carried between chunks
+        self.final_done = 0  # steps of the final phase already taken (a checkpoint can fall inside it)
 
     def owe(self, paid: int) -> int:
         """Steps to run after ``paid`` new queries under the replay ratio."""
@@ -119,15 +120,23 @@ class OnlineStudent:
                 self.steps += 1
         return total / steps
 
-    def finish(self, buffer: ReplayBuffer) -> None:
-        """``final_epochs`` passes over the buffer, learning rate cosine-decayed from ``lr`` to 0 (``anneal=run``:
-        the run's own cosine carries on to 0)."""
-        steps = self._final_steps(len(buffer))
+    def final_steps(self, buffer: ReplayBuffer) -> int:
+        """Optimiser steps of the whole final phase over ``buffer``."""
+        return self._final_steps(len(buffer))
+
+    def finish(self, buffer: ReplayBuffer, until: int | None = None) -> None:
+        """The final phase from where it stands up to step ``until`` (default: its end): ``final_epochs`` passes over
+        the buffer, learning rate cosine-decayed from ``lr`` to 0 (``anneal=run``: the run's own cosine carries on
+        to 0). Taken in pieces or at once, it trains the same student."""
+        total = self.final_steps(buffer)
+        until = total if until is None else min(until, total)
         if self.cfg.anneal == "run":
-            self.train(buffer, steps)
+            self.train(buffer, until - self.final_done)
+            self.final_done = max(self.final_done, until)
             return
-        for i in range(steps):
-            self.train(buffer, 1, lr=self.cfg.lr * warmup_cosine(i, steps))
+        while self.final_done < until:
+            self.train(buffer, 1, lr=self.cfg.lr * warmup_cosine(self.final_done, total))
+            self.final_done += 1
 
     def _final_steps(self, clips: int) -> int:
         """Optimiser steps of the final epochs over a buffer of ``clips`` clips."""
@@ -150,8 +159,9 @@ class OnlineStudent:
     # -- checkpoints (the format of vidsteal.train.checkpoint) ---------------------------------------------
     def save(self, root: Path, tag: int, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         """Commit a checkpoint of the student with the caller's ``meta`` and ``tensors`` beside it."""
-        save_checkpoint(root, tag, self.model, self.opt, {**meta, "student": {"steps": self.steps, "debt": self.debt}},
-                        self.runtime, {**tensors, "student.rng": self.rng.get_state()})
+        mine = {"steps": self.steps, "debt": self.debt, "final": self.final_done}
+        save_checkpoint(root, tag, self.model, self.opt, {**meta, "student": mine}, self.runtime,
+                        {**tensors, "student.rng": self.rng.get_state()})
 
     def load(self, root: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         """Restore the student from ``root``; returns the caller's ``(meta, tensors)``, or None without a checkpoint."""
@@ -162,4 +172,5 @@ class OnlineStudent:
         self.rng.set_state(tensors.pop("student.rng"))
         mine = meta.pop("student")
         self.steps, self.debt = int(mine["steps"]), float(mine["debt"])
+        self.final_done = int(mine.get("final", 0))  # checkpoints from before final-phase checkpoints: 0
         return meta, tensors

@@ -5,7 +5,8 @@ which sends them through the oracle (the budget is enforced there and, for a
 :class:`~vidsteal.victims.logged.LoggedOracle`, every answer is durable before it is used), appends them to the
 replay buffer, trains the student by the replay ratio and adds a point to the accuracy-vs-queries curve every
 ``eval_every`` queries. Between steps the base class checkpoints (student, optimiser, the attack's own tensors and
-RNG state, in the one format of :mod:`vidsteal.train.checkpoint`) every ``chunk`` queries.
+RNG state, in the one format of :mod:`vidsteal.train.checkpoint`) every ``chunk`` queries, and every
+``final_chunk`` student steps of the final phase.
 
 Resume: re-running the same command reloads the latest checkpoint and rebuilds the buffer from the query log
 (clips paid up to the checkpoint); the attack then repeats, with its restored RNG, the steps after the
@@ -36,6 +37,8 @@ from vidsteal.victims.budget import BudgetExceeded
 from vidsteal.victims.logged import LoggedOracle
 from vidsteal.victims.outputs import Answers
 
+FINAL_REPORT_EVERY = 25  # final-phase steps between progress reports
+
 
 class BlackboxConfig(AttackConfig):
     """Knobs every black-box attack has (each attack subclasses it)."""
@@ -43,6 +46,8 @@ class BlackboxConfig(AttackConfig):
     frames: int | None = Field(None, ge=1, description="frames per clip the victim takes (default: its card)")
     size: int | None = Field(None, ge=8, description="frame height = width the victim takes (default: its card)")
     chunk: int = Field(512, ge=1, description="queries between checkpoints")
+    final_chunk: int = Field(500, ge=1, description="student steps between checkpoints in the final phase (the "
+                             "longest part of a run at the default final_epochs)")
     distill: OnlineDistillConfig = Field(default_factory=OnlineDistillConfig)
 
 
@@ -160,11 +165,21 @@ class Session:
             raise RuntimeError(f"the query log holds {len(self.buffer)} answers but the checkpoint needs {count}")
 
     # -- the end -------------------------------------------------------------------------------------------
-    def finish(self, extra: dict[str, Any]) -> AttackResult:
-        """Final training over the buffer, final measurement on the whole test split, save the student."""
-        self.context.report("final training", 0, 1)
-        self.learner.finish(self.buffer)
-        self.context.report("final training", 1, 1)
+    def finish(self, extra: dict[str, Any], state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+               ) -> AttackResult:
+        """Final training over the buffer, final measurement on the whole test split, save the student. With the
+        attack's ``state`` (fixed once the queries are spent), the final phase is checkpointed every
+        ``final_chunk`` steps, so a killed run resumes inside it instead of training it again from the start."""
+        learner, total = self.learner, self.learner.final_steps(self.buffer)
+        piece = min(self.cfg.final_chunk, FINAL_REPORT_EVERY)
+        last = learner.final_done
+        self.context.report("final training", learner.final_done, total)
+        while learner.final_done < total:
+            learner.finish(self.buffer, until=learner.final_done + piece)
+            self.context.report("final training", learner.final_done, total)
+            if state is not None and learner.final_done - last >= self.cfg.final_chunk and learner.final_done < total:
+                self.checkpoint(*state)
+                last = learner.final_done
         final = self.evaluate() or {}
         run_dir = Path(self.context.run_dir)
         path = run_dir / "student.safetensors"
@@ -205,8 +220,9 @@ class BlackboxAttack(Attack):
             stalled = stalled + 1 if session.remaining == before else 0
             if session.due():
                 session.checkpoint(*self.state())
-        session.checkpoint(*self.state())
-        return session.finish(self.summary())
+        state = self.state()
+        session.checkpoint(*state)
+        return session.finish(self.summary(), state)
 
     def check_oracle(self, oracle: Oracle) -> None:
         """Refuse oracles the attack cannot use (e.g. a remote victim for a white-box ablation)."""
