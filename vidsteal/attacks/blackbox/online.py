@@ -76,7 +76,7 @@ class OnlineStudent:
             raise ValueError("distill.anneal=run needs the query budget to plan the run's steps")
         self.model, self.cfg = student, cfg
         # steps the whole run will take (querying, then final epochs over a buffer of ``budget`` clips)
-        self.planned = (math.ceil(cfg.replay_ratio * budget / cfg.batch_size) + self._final_steps(budget)
+        self.planned = (math.ceil(cfg.replay_ratio * budget / cfg.batch_size) + self.final_steps(budget)
                         if budget else 0)
         self.runtime = runtime or Runtime("cpu", precision="bf16" if uses_bf16(cfg.precision, "cpu") else "32")
         self.net = self.runtime.prepare(student)
@@ -120,15 +120,11 @@ class OnlineStudent:
                 self.steps += 1
         return total / steps
 
-    def final_steps(self, buffer: ReplayBuffer) -> int:
-        """Optimiser steps of the whole final phase over ``buffer``."""
-        return self._final_steps(len(buffer))
-
     def finish(self, buffer: ReplayBuffer, until: int | None = None) -> None:
         """The final phase from where it stands up to step ``until`` (default: its end): ``final_epochs`` passes over
         the buffer, learning rate cosine-decayed from ``lr`` to 0 (``anneal=run``: the run's own cosine carries on
         to 0). Taken in pieces or at once, it trains the same student."""
-        total = self.final_steps(buffer)
+        total = self.final_steps(len(buffer))
         until = total if until is None else min(until, total)
         if self.cfg.anneal == "run":
             self.train(buffer, until - self.final_done)
@@ -138,8 +134,8 @@ class OnlineStudent:
             self.train(buffer, 1, lr=self.cfg.lr * warmup_cosine(self.final_done, total))
             self.final_done += 1
 
-    def _final_steps(self, clips: int) -> int:
-        """Optimiser steps of the final epochs over a buffer of ``clips`` clips."""
+    def final_steps(self, clips: int) -> int:
+        """Optimiser steps of the whole final phase over a buffer of ``clips`` clips."""
         return math.ceil(self.cfg.final_epochs * clips / self.cfg.batch_size)
 
     @torch.no_grad()

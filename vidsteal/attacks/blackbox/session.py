@@ -170,7 +170,7 @@ class Session:
         """Final training over the buffer, final measurement on the whole test split, save the student. With the
         attack's ``state`` (fixed once the queries are spent), the final phase is checkpointed every
         ``final_chunk`` steps, so a killed run resumes inside it instead of training it again from the start."""
-        learner, total = self.learner, self.learner.final_steps(self.buffer)
+        learner, total = self.learner, self.learner.final_steps(len(self.buffer))
         piece = min(self.cfg.final_chunk, FINAL_REPORT_EVERY)
         last = learner.final_done
         self.context.report("final training", learner.final_done, total)
