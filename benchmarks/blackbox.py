@@ -101,6 +101,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # student-side augmentation: each replayed clip shifted by up to 1/8 (1/16) of the frame, no extra queries
     "shift": ("embeddings", {"distill": {"shift": 0.125}}),
     "shift_small": ("embeddings", {"distill": {"shift": 0.0625}}),
+    # Black-Box Ripper-style elites: mutations of the individual clips the victim scored highest per class
+    "elite": ("embeddings", {"pool": {"mix": {"class": 0.4, "boundary": 0.4, "history": 0.2, "elite": 0.5}}}),
+    "elite_half": ("embeddings", {"pool": {"mix": {"class": 0.2, "boundary": 0.2, "history": 0.1, "elite": 0.5}}}),
+    "elite_only": ("embeddings", {"pool": {"mix": {"elite": 1.0}}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

@@ -57,7 +57,7 @@ def test_swin_victim_to_vit_student_path(tmp_path, make_job, victim_path):
 def test_rare_selection_queries_the_clips_the_student_expects_in_the_victims_rarest_classes():
     import torch
 
-    from vidsteal.attacks.blackbox.embeddings import rare_first
+    from vidsteal.attacks.blackbox.pool import rare_first
 
     answered = torch.tensor([900.0, 10.0, 0.0])  # the victim files almost everything under class 0
     probs = torch.tensor([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.05, 0.05, 0.9], [0.6, 0.3, 0.1]])
@@ -99,7 +99,7 @@ def test_a_student_scores_evenly_spaced_frames_when_asked_for_fewer_than_the_cli
 
 
 def test_embedding_configs_saved_before_score_frames_resume_scoring_every_frame():
-    from vidsteal.attacks.blackbox.embeddings import PoolConfig
+    from vidsteal.attacks.blackbox.pool import PoolConfig
 
     saved = PoolConfig().model_dump(mode="json")
     saved.pop("score_frames")  # a run folder written before the field existed

@@ -149,7 +149,7 @@ def test_rare_allocation_aims_the_pool_at_classes_the_victim_seldom_answers():
 
 
 def test_pool_augmentation_is_the_documented_jitter_bit_for_bit_and_leaves_its_input_alone():
-    from vidsteal.attacks.blackbox.embeddings import augment
+    from vidsteal.attacks.blackbox.pool import augment
 
     clips = torch.rand(6, 3, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     before = clips.clone()

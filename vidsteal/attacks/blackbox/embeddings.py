@@ -15,7 +15,9 @@ validation split (``benchmarks/blackbox.py --split val``; the test split is for 
 - ``class``: ``theta_c`` plus Gaussian spread (the per-class distribution), labelled near-one-hot by the victim;
 - ``boundary``: embeddings interpolated between two classes, whose answers are mixed soft labels;
 - ``history``: embeddings from the search path, i.e. every confidence level and not only > threshold;
-- ``prior``: random embeddings around the generator's own classes (what the prior makes before any search).
+- ``prior``: random embeddings around the generator's own classes (what the prior makes before any search);
+- ``elite``: Gaussian mutations (``pool.elite_sigma``) of the individual clips the victim scored highest for the
+  aimed class so far (embedding and keyframe latents, see :mod:`~vidsteal.attacks.blackbox.elites`).
 
 ``pool.select=disagreement`` renders ``candidates`` times more clips than it pays for and queries those on which
 the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated);
@@ -30,7 +32,7 @@ selection costs a fraction of a student step instead of T frames' forward passes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
@@ -40,39 +42,15 @@ from vidsteal.attacks.blackbox.class_embedding import (
     ClassEmbeddings, PriorConfig, SearchConfig, SearchState, class_log_confidence, gradient_loss, threshold_targets,
     white_box_victim,
 )
+from vidsteal.attacks.blackbox.elites import EliteArchive
+from vidsteal.attacks.blackbox.pool import KINDS, PoolConfig, augment, rare_first
 from vidsteal.attacks.blackbox.samples import save_strips
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.trajectories import MotionConfig
 from vidsteal.attacks.blackbox.zeroth_order import Adam, antithetic_nes
 from vidsteal.attacks.registry import register_attack
-from vidsteal.config import BaseConfig
 from vidsteal.models.generators import create_prior_for
 from vidsteal.victims.base import Oracle
-
-KINDS = ("class", "boundary", "history", "prior")
-
-
-class PoolConfig(BaseConfig):
-    """What the rest of the budget is spent on once the search has ended."""
-
-    batch: int = Field(256, ge=1, description="clips paid per pool step")
-    mix: dict[str, float] = Field(default_factory=lambda: {"class": 0.4, "boundary": 0.4, "history": 0.2},
-                                  description=f"weights of the sample kinds {KINDS}")
-    spread: float = Field(0.5, ge=0, description="std added to theta_c for class samples")
-    # rare, chosen on val (c3d_small -> frame_cnn, 30,000 queries, seeds 0-1): 42.2 / 41.0% against 37.0 / 38.2% for
-    # none; checked, not chosen, on a victim vidsteal did not train (Fashion-MNIST, 10k, 3 seeds: 52.0 vs 49.3%).
-    select: Literal["none", "disagreement", "rare"] = Field("rare", description="student-driven query selection")
-    candidates: float = Field(3.0, ge=1, description="clips rendered per clip paid when selecting")
-    score_frames: Literal["train", "all"] | Annotated[int, Field(ge=1)] = Field(
-        "train", description="frames of each candidate the student scores, evenly spaced: those it trains on "
-        "(distill.train_frames; a per-frame student trained on 1 frame scores 1, T times cheaper), all, or this many "
-        "(per-frame students only)")
-    augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
-    allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
-                                                 "uniformly, or weighted 1/(1 + times the victim answered it so "
-                                                 "far), toward the classes the transfer set lacks")
-
-    ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
 
 
 class EmbeddingConfig(BlackboxConfig):
@@ -80,28 +58,6 @@ class EmbeddingConfig(BlackboxConfig):
     search: SearchConfig = Field(default_factory=SearchConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
-
-
-def augment(clips: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
-    """Per-clip brightness, contrast, colour gain and pixel noise (the victim labels the augmented clip)."""
-    if strength <= 0:
-        return clips
-    n = clips.shape[0]
-    shape = (n, 1, 1, 1, 1)
-    contrast = 1 + (torch.rand(shape, generator=g) * 2 - 1) * strength
-    bright = (torch.rand(shape, generator=g) - 0.5) * strength
-    gain = 1 + (torch.rand(n, 3, 1, 1, 1, generator=g) - 0.5) * strength
-    mean = clips.mean(dim=(1, 2, 3, 4), keepdim=True)
-    # ((clips - mean) * contrast + mean + bright) * gain + noise, in place: the same roundings, ~40% less time
-    out = (clips - mean).mul_(contrast).add_(mean).add_(bright).mul_(gain)
-    return out.add_(torch.randn(clips.shape, generator=g).mul_(0.1).mul_(strength)).clamp_(0, 1)
-
-
-def rare_first(probs: torch.Tensor, answered: torch.Tensor, n: int) -> torch.Tensor:
-    """Indices of the ``n`` candidates the student expects the victim to answer with its rarest classes so far:
-    score = sum_c p_student(c | clip) / (1 + times the victim answered c), normalised over classes."""
-    rarity = 1 / (1 + answered.float())
-    return (probs @ (rarity / rarity.sum())).argsort(descending=True)[:n]
 
 
 @register_attack
@@ -138,10 +94,12 @@ class EmbeddingAttack(BlackboxAttack):
         self.search_budget = int(cfg.search.fraction * cfg.budget)
         self.phase = "search" if cfg.search.max_iters != 0 and self.search_budget > 0 else "pool"
         self.names: list[str] | None = getattr(self, "class_names", None)
+        self.archive = (EliteArchive(session.num_classes, cfg.pool.elites, self.emb.dim, prior.z_dim)
+                        if cfg.pool.mix.get("elite", 0) > 0 else None)
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {"theta": self.emb.theta, "rng": self.rng.get_state(), **self.adam.state("adam"),
-                   **self.search.tensors()}
+                   **self.search.tensors(), **(self.archive.tensors("elites") if self.archive else {})}
         return tensors, {"phase": self.phase, "iters": self.search.iters, "spent": self.search.spent}
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -150,10 +108,13 @@ class EmbeddingAttack(BlackboxAttack):
         self.adam.load(tensors, "adam")
         self.search.load(tensors, meta)
         self.phase = meta["phase"]
+        if self.archive is not None:
+            self.archive.load(tensors, "elites")
 
     def summary(self) -> dict[str, Any]:
-        return {"search": {"mode": self.config.search.mode,
-                           **self.search.report(self.names, self.config.search.threshold)}}
+        out = {"search": {"mode": self.config.search.mode,
+                          **self.search.report(self.names, self.config.search.threshold)}}
+        return out if self.archive is None else {**out, "elites": self.archive.report()}
 
     # -- steps ---------------------------------------------------------------------------------------------
     def step(self, session: Session) -> None:
@@ -232,10 +193,12 @@ class EmbeddingAttack(BlackboxAttack):
         owner = active.repeat_interleave(p)  # the class each sample was drawn for
         share = max(1, min(self.config.prior.clips_per_image // r, p))  # samples per appearance draw
         theta = self.emb.theta[owner] + self._es_steps(active.numel(), p, share) * cfg.sigma
+        rows = theta.repeat_interleave(r, 0)
+        noise = self.emb.noise(owner.numel() * r, self.rng, max(share * r, self._per_image(r)))
         with torch.no_grad():
-            clips = self.emb.render(theta.repeat_interleave(r, 0),
-                                    self.emb.noise(owner.numel() * r, self.rng, max(share * r, self._per_image(r))))
+            clips = self.emb.render(rows, noise)
         paid, answers, targets = session.pay(clips)
+        self._offer(rows, noise, answers, targets)
         if paid.shape[0] < clips.shape[0]:
             return None
         scores = torch.log(targets.clamp(min=1e-4)).view(owner.numel(), r, -1).mean(1)  # (samples, K)
@@ -288,19 +251,34 @@ class EmbeddingAttack(BlackboxAttack):
         want = n if cfg.select == "none" else int(n * cfg.candidates)
         k = self.config.prior.clips_per_image  # blocks of k clips share an embedding and its keyframes
         answered = session.buffer.top1_counts  # an argmax over the whole buffer: once per step
-        theta, intended = (x.repeat_interleave(k, 0)[:want] for x in self._pool_embeddings(-(-want // k), answered))
+        theta, intended, keys = self._pool_embeddings(-(-want // k), answered)
+        theta, intended = theta.repeat_interleave(k, 0)[:want], intended.repeat_interleave(k, 0)[:want]
+        noise = self.emb.noise(want, self.rng, k)
+        if keys is not None:  # elite blocks render their members' mutated latents
+            for name, z in zip(("z0", "z1"), keys[1:]):
+                block = noise[name][::k].clone()
+                block[keys[0]] = z
+                noise[name] = block.repeat_interleave(k, 0)[:want]
         with torch.no_grad():
-            clips = self.emb.render(theta, self.emb.noise(want, self.rng, k))
+            clips = self.emb.render(theta, noise)
         clips = augment(clips, cfg.augment, self.rng)
+        order = torch.arange(want)
         if cfg.select != "none":
             frames = {"train": session.learner.cfg.train_frames, "all": None}.get(cfg.score_frames, cfg.score_frames)
             probs = session.learner.probs(clips, frames=frames)
         if cfg.select == "disagreement":
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
-            clips = clips[score.argsort(descending=True)[:n]]
+            order = score.argsort(descending=True)[:n]
         elif cfg.select == "rare":
-            clips = clips[rare_first(probs, answered, n)]
-        session.pay(clips)
+            order = rare_first(probs, answered, n)
+        _, answers, targets = session.pay(clips[order])
+        self._offer(theta[order], {name: noise[name][order] for name in ("z0", "z1")}, answers, targets)
+
+    def _offer(self, theta: torch.Tensor, noise: dict[str, torch.Tensor], answers: Any, targets: torch.Tensor) -> None:
+        """Offer the paid prefix of these clips to the elite archive, scored by the victim per class."""
+        if self.archive is not None and targets.shape[0]:
+            n = targets.shape[0]
+            self.archive.offer(theta[:n], noise["z0"][:n], noise["z1"][:n], threshold_targets(answers, targets))
 
     def _per_image(self, clips_per_embedding: int) -> int:
         """Clips per keyframe pair in the search: a candidate's clips share one (up to ``prior.clips_per_image``)."""
@@ -313,8 +291,10 @@ class EmbeddingAttack(BlackboxAttack):
             return torch.randint(0, k, (n,), generator=self.rng)
         return torch.multinomial(1 / (1 + answered), n, replacement=True, generator=self.rng)
 
-    def _pool_embeddings(self, n: int, answered: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` embeddings drawn from the pool mix, and the label each was aimed at (a distribution)."""
+    def _pool_embeddings(self, n: int, answered: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """``n`` embeddings drawn from the pool mix, the label each was aimed at (a distribution), and for elite
+        samples ``(rows, z0, z1)``: which of the ``n`` they are and their keyframe latents (None without any)."""
         cfg, k = self.config.pool, self.emb.num_classes
         names = [name for name in KINDS if cfg.mix.get(name, 0) > 0]
         if self.search.history.shape[0] == 0 and "history" in names and len(names) > 1:
@@ -327,6 +307,7 @@ class EmbeddingAttack(BlackboxAttack):
         theta = self.emb.theta[a].clone()
         intended = torch.nn.functional.one_hot(a, k).float()
         cls_lat = self.emb.kc + self.emb.kl
+        keys = None
         for i, name in enumerate(names):
             sel = (kind == i).nonzero().flatten()
             if sel.numel() == 0:
@@ -345,7 +326,21 @@ class EmbeddingAttack(BlackboxAttack):
             elif name == "prior":
                 theta[sel] = self._prior_embeddings(sel.numel())
                 intended[sel] = 1.0 / k
-        return theta, intended
+            elif name == "elite" and self.archive is not None:
+                theta[sel], z0, z1 = self._mutants(a[sel])
+                keys = ((kind == i), z0, z1)
+        return theta, intended, keys
+
+    def _mutants(self, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gaussian mutations of random archive members of ``classes``: rows (motion kept) and latents."""
+        assert self.archive is not None
+        theta, z0, z1 = self.archive.sample(classes, self.rng)
+        s, look = self.config.pool.elite_sigma, self.emb.kc + self.emb.kl
+        theta = theta.clone()
+        theta[:, :look] += torch.randn(theta.shape[0], look, generator=self.rng) * s
+        scale = s * self.emb.prior.z_scale
+        return (theta, z0 + torch.randn(z0.shape, generator=self.rng) * scale,
+                z1 + torch.randn(z1.shape, generator=self.rng) * scale)
 
     def _prior_embeddings(self, n: int) -> torch.Tensor:
         emb = self.emb

@@ -1,0 +1,61 @@
+"""The elite archive keeps, per class, the individual clips the victim scored highest, and the pool mutates them."""
+
+from __future__ import annotations
+
+import torch
+
+from vidsteal.attacks.blackbox.elites import EliteArchive
+from vidsteal.pipeline.blackbox import run_blackbox
+
+
+def _rows(n: int, start: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ids = torch.arange(n, dtype=torch.float32).view(-1, 1) + start
+    return ids.expand(n, 2).clone(), ids.expand(n, 3).clone(), -ids.expand(n, 3).clone()
+
+
+def test_each_class_keeps_its_best_scored_individuals_across_offers():
+    archive = EliteArchive(num_classes=2, size=2, dim=2, z_dim=3)
+    theta, z0, z1 = _rows(3, 0)  # individuals 0, 1, 2
+    archive.offer(theta, z0, z1, torch.tensor([[0.1, 0.9], [0.5, 0.2], [0.3, 0.4]]))
+    assert torch.allclose(archive.score, torch.tensor([[0.5, 0.3], [0.9, 0.4]]))
+    assert archive.theta[0, :, 0].tolist() == [1, 2] and archive.theta[1, :, 0].tolist() == [0, 2]
+    theta, z0, z1 = _rows(2, 10)  # individuals 10, 11: 10 beats class 0's weakest only, 11 beats nobody
+    archive.offer(theta, z0, z1, torch.tensor([[0.4, 0.0], [0.2, 0.1]]))
+    assert torch.allclose(archive.score, torch.tensor([[0.5, 0.4], [0.9, 0.4]]))
+    assert archive.theta[0, :, 0].tolist() == [1, 10] and archive.theta[1, :, 0].tolist() == [0, 2]
+    assert torch.equal(archive.z0[0, 1], torch.full((3,), 10.0)) and torch.equal(archive.z1[0, 1], torch.full((3,), -10.0))
+
+
+def test_clips_of_one_individual_count_once_at_their_best_score():
+    archive = EliteArchive(num_classes=1, size=3, dim=2, z_dim=3)
+    theta, z0, z1 = _rows(1, 7)
+    block = [t.expand(4, -1) for t in (theta, z0, z1)]  # four motions of one appearance
+    archive.offer(*block, torch.tensor([[0.2], [0.8], [0.5], [0.1]]))
+    assert archive.score[0, 0].item() == torch.tensor(0.8).item() and torch.isinf(archive.score[0, 1:]).all()
+    assert archive.filled(torch.tensor([0])).tolist() == [True]
+    theta, z0, z1 = archive.sample(torch.tensor([0, 0, 0]), torch.Generator().manual_seed(0))
+    assert (theta[:, 0] == 7).all() and (z0 == 7).all() and (z1 == -7).all()  # the only member, never an empty slot
+
+
+def test_the_pool_mutates_elites_and_a_killed_run_resumes_with_its_archive(make_job, tmp_path):
+    from safetensors.torch import load_file
+
+    from tests.blackbox.test_resume import Killed, _kill_after
+
+    job = make_job("embeddings", 300, pool={"mix": {"class": 0.5, "elite": 0.5}}).model_copy(
+        update={"student": "test_c3d"})
+    try:
+        run_blackbox(job, tmp_path / "run", progress=_kill_after(250))
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the run was not killed")
+    ckpt = sorted((tmp_path / "run" / "state").glob("ckpt_*"))[-1]
+    saved = load_file(ckpt / "tensors.safetensors")
+    assert torch.isfinite(saved["attack.elites.score"]).all()  # every class's archive was filled by the paid clips
+    resumed = run_blackbox(job, tmp_path / "run")
+    fresh = run_blackbox(job, tmp_path / "fresh")
+    a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    elites = fresh["metrics"]["elites"]
+    assert resumed["metrics"]["elites"] == elites and 0 < elites["median"] <= elites["best"] <= 1

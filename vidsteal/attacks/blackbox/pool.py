@@ -1,0 +1,65 @@
+"""What the class-embedding attack spends the budget on once its search has ended: the pool.
+
+The sample kinds (``KINDS``, described in :mod:`~vidsteal.attacks.blackbox.embeddings`), the student-driven query
+selection (``rare_first``) and the photometric jitter every pool clip gets (``augment``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field
+
+from vidsteal.config import BaseConfig
+
+KINDS = ("class", "boundary", "history", "prior", "elite")
+
+
+class PoolConfig(BaseConfig):
+    """What the rest of the budget is spent on once the search has ended."""
+
+    batch: int = Field(256, ge=1, description="clips paid per pool step")
+    mix: dict[str, float] = Field(default_factory=lambda: {"class": 0.4, "boundary": 0.4, "history": 0.2},
+                                  description=f"weights of the sample kinds {KINDS}")
+    spread: float = Field(0.5, ge=0, description="std added to theta_c for class samples")
+    # rare, chosen on val (c3d_small -> frame_cnn, 30,000 queries, seeds 0-1): 42.2 / 41.0% against 37.0 / 38.2% for
+    # none; checked, not chosen, on a victim vidsteal did not train (Fashion-MNIST, 10k, 3 seeds: 52.0 vs 49.3%).
+    select: Literal["none", "disagreement", "rare"] = Field("rare", description="student-driven query selection")
+    candidates: float = Field(3.0, ge=1, description="clips rendered per clip paid when selecting")
+    score_frames: Literal["train", "all"] | Annotated[int, Field(ge=1)] = Field(
+        "train", description="frames of each candidate the student scores, evenly spaced: those it trains on "
+        "(distill.train_frames; a per-frame student trained on 1 frame scores 1, T times cheaper), all, or this many "
+        "(per-frame students only)")
+    augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
+    allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
+                                                 "uniformly, or weighted 1/(1 + times the victim answered it so "
+                                                 "far), toward the classes the transfer set lacks")
+    elites: int = Field(32, ge=1, description="archive members per class (the elite kind)")
+    elite_sigma: float = Field(0.3, ge=0, description="std of an elite's mutation: on its embedding row, and on its "
+                               "latents in units of the prior's latent scale")
+
+    ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
+
+
+
+def augment(clips: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
+    """Per-clip brightness, contrast, colour gain and pixel noise (the victim labels the augmented clip)."""
+    if strength <= 0:
+        return clips
+    n = clips.shape[0]
+    shape = (n, 1, 1, 1, 1)
+    contrast = 1 + (torch.rand(shape, generator=g) * 2 - 1) * strength
+    bright = (torch.rand(shape, generator=g) - 0.5) * strength
+    gain = 1 + (torch.rand(n, 3, 1, 1, 1, generator=g) - 0.5) * strength
+    mean = clips.mean(dim=(1, 2, 3, 4), keepdim=True)
+    # ((clips - mean) * contrast + mean + bright) * gain + noise, in place: the same roundings, ~40% less time
+    out = (clips - mean).mul_(contrast).add_(mean).add_(bright).mul_(gain)
+    return out.add_(torch.randn(clips.shape, generator=g).mul_(0.1).mul_(strength)).clamp_(0, 1)
+
+
+def rare_first(probs: torch.Tensor, answered: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of the ``n`` candidates the student expects the victim to answer with its rarest classes so far:
+    score = sum_c p_student(c | clip) / (1 + times the victim answered c), normalised over classes."""
+    rarity = 1 / (1 + answered.float())
+    return (probs @ (rarity / rarity.sum())).argsort(descending=True)[:n]
