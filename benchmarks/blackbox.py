@@ -105,6 +105,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "elite": ("embeddings", {"pool": {"mix": {"class": 0.4, "boundary": 0.4, "history": 0.2, "elite": 0.5}}}),
     "elite_half": ("embeddings", {"pool": {"mix": {"class": 0.2, "boundary": 0.2, "history": 0.1, "elite": 0.5}}}),
     "elite_only": ("embeddings", {"pool": {"mix": {"elite": 1.0}}}),
+    "elite_sigma_0.15": ("embeddings", {"pool": {"mix": {"elite": 1.0}, "elite_sigma": 0.15}}),
+    "elite_sigma_0.6": ("embeddings", {"pool": {"mix": {"elite": 1.0}, "elite_sigma": 0.6}}),
+    "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}
