@@ -107,6 +107,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "elite_only": ("embeddings", {"pool": {"mix": {"elite": 1.0}}}),
     "elite_sigma_0.15": ("embeddings", {"pool": {"mix": {"elite": 1.0}, "elite_sigma": 0.15}}),
     "elite_sigma_0.6": ("embeddings", {"pool": {"mix": {"elite": 1.0}, "elite_sigma": 0.6}}),
+    "elite_wide": ("embeddings", {"pool": {"mix": {"elite": 1.0}, "elite_sigma": 0.6, "elites": 128}}),
+    "elite_half_wide": ("embeddings", {"pool": {"mix": {"class": 0.2, "boundary": 0.2, "history": 0.1, "elite": 0.5},
+                                                "elite_sigma": 0.6, "elites": 128}}),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
