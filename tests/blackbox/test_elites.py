@@ -1,11 +1,11 @@
-"""The elite archive keeps, per class, the individual clips the victim scored highest, and the pool mutates them."""
+"""The elite archive keeps, per class, the individual clips the victim scored highest (the pool mutates them:
+``test_resume``)."""
 
 from __future__ import annotations
 
 import torch
 
 from vidsteal.attacks.blackbox.elites import EliteArchive
-from vidsteal.pipeline.blackbox import run_blackbox
 
 
 def _rows(n: int, start: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,27 +35,3 @@ def test_clips_of_one_individual_count_once_at_their_best_score():
     assert archive.filled(torch.tensor([0])).tolist() == [True]
     theta, z0, z1 = archive.sample(torch.tensor([0, 0, 0]), torch.Generator().manual_seed(0))
     assert (theta[:, 0] == 7).all() and (z0 == 7).all() and (z1 == -7).all()  # the only member, never an empty slot
-
-
-def test_the_pool_mutates_elites_and_a_killed_run_resumes_with_its_archive(make_job, tmp_path):
-    from safetensors.torch import load_file
-
-    from tests.blackbox.test_resume import Killed, _kill_after
-
-    job = make_job("embeddings", 300, pool={"mix": {"class": 0.5, "elite": 0.5}}).model_copy(
-        update={"student": "test_c3d"})
-    try:
-        run_blackbox(job, tmp_path / "run", progress=_kill_after(250))
-    except Killed:
-        pass
-    else:
-        raise AssertionError("the run was not killed")
-    ckpt = sorted((tmp_path / "run" / "state").glob("ckpt_*"))[-1]
-    saved = load_file(ckpt / "tensors.safetensors")
-    assert torch.isfinite(saved["attack.elites.score"]).all()  # every class's archive was filled by the paid clips
-    resumed = run_blackbox(job, tmp_path / "run")
-    fresh = run_blackbox(job, tmp_path / "fresh")
-    a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    elites = fresh["metrics"]["elites"]
-    assert resumed["metrics"]["elites"] == elites and 0 < elites["median"] <= elites["best"] <= 1

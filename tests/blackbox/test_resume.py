@@ -107,3 +107,22 @@ def test_a_run_folder_refuses_a_different_job(make_job, tmp_path):
     assert run_blackbox(make_job("noise", 64), tmp_path / "run") == first  # the same job: its finished result
     with pytest.raises(ValueError, match="different black-box job"):
         run_blackbox(make_job("noise", 128), tmp_path / "run")
+
+
+def test_the_pool_mutates_elites_and_a_killed_run_resumes_with_its_archive(make_job, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    job = make_job("embeddings", 300, pool={"mix": {"class": 0.5, "elite": 0.5}}).model_copy(
+        update={"student": "test_c3d"})
+    with pytest.raises(Killed):
+        run_blackbox(job, tmp_path / "run", progress=_kill_after(250))
+    ckpt = sorted((tmp_path / "run" / "state").glob("ckpt_*"))[-1]
+    saved = load_file(ckpt / "tensors.safetensors")
+    assert torch.isfinite(saved["attack.elites.score"]).all()  # every class's archive was filled by the paid clips
+    resumed = run_blackbox(job, tmp_path / "run")
+    fresh = run_blackbox(job, tmp_path / "fresh")
+    a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    elites = fresh["metrics"]["elites"]
+    assert resumed["metrics"]["elites"] == elites and 0 < elites["median"] <= elites["best"] <= 1
