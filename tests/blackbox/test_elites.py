@@ -32,6 +32,5 @@ def test_clips_of_one_individual_count_once_at_their_best_score():
     block = [t.expand(4, -1) for t in (theta, z0, z1)]  # four motions of one appearance
     archive.offer(*block, torch.tensor([[0.2], [0.8], [0.5], [0.1]]))
     assert archive.score[0, 0].item() == torch.tensor(0.8).item() and torch.isinf(archive.score[0, 1:]).all()
-    assert archive.filled(torch.tensor([0])).tolist() == [True]
     theta, z0, z1 = archive.sample(torch.tensor([0, 0, 0]), torch.Generator().manual_seed(0))
     assert (theta[:, 0] == 7).all() and (z0 == 7).all() and (z1 == -7).all()  # the only member, never an empty slot

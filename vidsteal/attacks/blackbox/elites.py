@@ -48,13 +48,10 @@ class EliteArchive:
 
     def sample(self, classes: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One filled member per entry of ``classes`` (uniform over that class's members): rows, z0, z1. A class
-        with no member yet (nothing offered) gets zeros; :meth:`filled` says which."""
+        with no member yet (nothing offered: a run without search, on its first pool step) gets zeros."""
         filled = torch.isfinite(self.score[classes]).float() + 1e-12  # an empty row samples slot 0 (all zeros)
         slot = torch.multinomial(filled, 1, generator=g).squeeze(1)
         return self.theta[classes, slot], self.z0[classes, slot], self.z1[classes, slot]
-
-    def filled(self, classes: torch.Tensor) -> torch.Tensor:
-        return torch.isfinite(self.score[classes, 0])
 
     def report(self) -> dict[str, float]:
         """Mean over classes of the best and of the median member's victim score (what the pool mutates)."""

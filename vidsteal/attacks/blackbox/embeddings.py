@@ -51,6 +51,7 @@ from vidsteal.attacks.blackbox.zeroth_order import Adam, antithetic_nes
 from vidsteal.attacks.registry import register_attack
 from vidsteal.models.generators import create_prior_for
 from vidsteal.victims.base import Oracle
+from vidsteal.victims.outputs import Answers
 
 
 class EmbeddingConfig(BlackboxConfig):
@@ -274,7 +275,8 @@ class EmbeddingAttack(BlackboxAttack):
         _, answers, targets = session.pay(clips[order])
         self._offer(theta[order], {name: noise[name][order] for name in ("z0", "z1")}, answers, targets)
 
-    def _offer(self, theta: torch.Tensor, noise: dict[str, torch.Tensor], answers: Any, targets: torch.Tensor) -> None:
+    def _offer(self, theta: torch.Tensor, noise: dict[str, torch.Tensor], answers: Answers | None,
+               targets: torch.Tensor) -> None:
         """Offer the paid prefix of these clips to the elite archive, scored by the victim per class."""
         if self.archive is not None and targets.shape[0]:
             n = targets.shape[0]
