@@ -328,7 +328,7 @@ class EmbeddingAttack(BlackboxAttack):
             elif name == "prior":
                 theta[sel] = self._prior_embeddings(sel.numel())
                 intended[sel] = 1.0 / k
-            elif name == "elite" and self.archive is not None:
+            elif name == "elite":  # the archive exists exactly when the mix names elite
                 theta[sel], z0, z1 = self._mutants(a[sel])
                 keys = ((kind == i), z0, z1)
         return theta, intended, keys

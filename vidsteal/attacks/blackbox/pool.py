@@ -45,7 +45,6 @@ class PoolConfig(BaseConfig):
     ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
 
 
-
 def augment(clips: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
     """Per-clip brightness, contrast, colour gain and pixel noise (the victim labels the augmented clip)."""
     if strength <= 0:
