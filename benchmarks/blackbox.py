@@ -98,6 +98,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "select_none": ("embeddings", {"pool": {"select": "none"}}),  # the default before rare selection
     "score_all": ("embeddings", {"pool": {"score_frames": "all"}}),  # selection scores every frame of a candidate
     "score_2": ("embeddings", {"pool": {"score_frames": 2}}),  # ... two evenly spaced frames
+    "score_4": ("embeddings", {"pool": {"score_frames": 4}}),  # ... four (a 3D student: half its frames)
     # student-side augmentation: each replayed clip shifted by up to 1/8 (1/16) of the frame, no extra queries
     "shift": ("embeddings", {"distill": {"shift": 0.125}}),
     "shift_small": ("embeddings", {"distill": {"shift": 0.0625}}),

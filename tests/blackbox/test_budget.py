@@ -73,15 +73,15 @@ def test_query_selection_scores_candidates_on_the_frames_the_student_trains_on(
 
     asked, probs = [], OnlineStudent.probs
 
-    def spy(self, clips, batch_size=256, frames=None):
-        asked.append(frames)
-        return probs(self, clips, batch_size, frames)
+    def spy(self, clips, batch_size=64, frames=None, mixed=False):
+        asked.append((frames, mixed))
+        return probs(self, clips, batch_size, frames, mixed)
 
     monkeypatch.setattr(OnlineStudent, "probs", spy)
     job = make_job("embeddings", 120, pool={"select": "rare", "score_frames": score_frames},
                    distill={"train_frames": train_frames})
     assert run_blackbox(job, tmp_path / "run")["metrics"]["paid"] == 120
-    assert asked and set(asked) == {scored}
+    assert asked and set(asked) == {(scored, True)}  # ranked in the training precision
 
 
 def test_a_student_scores_evenly_spaced_frames_when_asked_for_fewer_than_the_clip_has():

@@ -43,6 +43,19 @@ def test_bf16_autocast_trains_the_online_student_on_cpu():
     assert student.probs(torch.rand(3, 3, 4, 32, 32)).sum(1).allclose(torch.ones(3))
 
 
+def test_mixed_scoring_runs_the_forward_in_the_training_precision_and_plain_scoring_in_32_bits():
+    student = _trained(Runtime("cpu", precision="bf16"), steps=1)
+    seen = []
+    student.model.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    clips = torch.rand(5, 3, 4, 32, 32)
+    plain, mixed = student.probs(clips), student.probs(clips, mixed=True)
+    assert seen == [torch.float32, torch.bfloat16]  # DFME's finite differences need the first, selection ranks
+    assert mixed.dtype == torch.float32 and mixed.sum(1).allclose(torch.ones(5))
+    torch.testing.assert_close(mixed, plain, atol=0.05, rtol=0)  # the same answers up to bf16 rounding
+    assert torch.equal(_trained(Runtime("cpu", precision="32"), steps=1).probs(clips, mixed=True),
+                       _trained(Runtime("cpu", precision="32"), steps=1).probs(clips))  # 32 bits: no-op
+
+
 @pytest.mark.parametrize("precision", ["32", "bf16", "auto"])
 def test_distill_precision_picks_the_default_runtime(precision):
     from vidsteal.train.precision import native_bf16

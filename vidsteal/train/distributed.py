@@ -140,6 +140,10 @@ class Runtime:
             clips, target = batch
             yield clips, target, clips.shape[0] * self.world_size / total, i == count - 1
 
+    def autocast(self) -> torch.autocast:
+        """The mixed-precision context of this runtime's ``precision`` (a no-op at 32 bits)."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
     def train_step(self, net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn,
                    micro_batches: Iterator[MicroBatch], grad_clip: float | None, at: str = "") -> tuple[float, int]:
         """Forward/backward every micro-batch (gradients synchronised on the last), clip, one optimiser step.
@@ -155,7 +159,7 @@ class Runtime:
         for clips, target, weight, last in micro_batches:
             sync = net.no_sync() if isinstance(net, DistributedDataParallel) and not last else nullcontext()
             with sync:
-                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                with self.autocast():
                     target = target.to(self.device, non_blocking=True) if isinstance(target, torch.Tensor) else target
                     out = loss_fn(net, to_model_input(clips).to(self.device, non_blocking=True), target)
                 self.scaler.scale(out["loss"].float() * weight).backward()

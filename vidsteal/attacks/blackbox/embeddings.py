@@ -266,7 +266,7 @@ class EmbeddingAttack(BlackboxAttack):
         order = torch.arange(want)
         if cfg.select != "none":
             frames = {"train": session.learner.cfg.train_frames, "all": None}.get(cfg.score_frames, cfg.score_frames)
-            probs = session.learner.probs(clips, frames=frames)
+            probs = session.learner.probs(clips, frames=frames, mixed=True)
         if cfg.select == "disagreement":
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
             order = score.argsort(descending=True)[:n]

@@ -12,6 +12,7 @@ this module only decides what to train on and when.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,16 +140,21 @@ class OnlineStudent:
         return math.ceil(self.cfg.final_epochs * clips / self.cfg.batch_size)
 
     @torch.no_grad()
-    def probs(self, clips: torch.Tensor, batch_size: int = 256, frames: int | None = None) -> torch.Tensor:
+    def probs(self, clips: torch.Tensor, batch_size: int = 64, frames: int | None = None,
+              mixed: bool = False) -> torch.Tensor:
         """Student softmax on float ``(N, C, T, H, W)`` clips, in eval mode (for query selection; costs no victim
         queries). With ``frames``, on that many evenly spaced frames of each clip: a student trained on frame
-        subsets (``train_frames``) predicts from them as it learned to, T/frames times cheaper."""
+        subsets (``train_frames``) predicts from them as it learned to, T/frames times cheaper. ``mixed`` runs the
+        forward in the training precision (bf16 where native: ~1.8x faster for 3D students): right for ranking
+        candidates, wrong for DFME's finite differences of these probabilities, which keep 32 bits."""
         if frames is not None and frames < clips.shape[2]:
             clips = clips[:, :, ((torch.arange(frames) + 0.5) * clips.shape[2] / frames).long()]
         was = self.model.training
         self.model.eval()
         device = self.runtime.device
-        out = torch.cat([torch.softmax(self.model(c.to(device)), 1).cpu() for c in clips.split(batch_size)])
+        with self.runtime.autocast() if mixed else nullcontext():
+            out = torch.cat([torch.softmax(self.model(c.to(device)).float(), 1).cpu()
+                             for c in clips.split(batch_size)])
         self.model.train(was)
         return out
 
