@@ -35,12 +35,16 @@ def distill_loss_fn(loss: LossName, temperature: float) -> LossFn:
     return fn
 
 
-def measure(student: nn.Module, test_set: Dataset, victim_logits: torch.Tensor | None) -> dict[str, float]:
+def measure(student: nn.Module, test_set: Dataset, victim_logits: torch.Tensor | None,
+            logit_shift: torch.Tensor | None = None) -> dict[str, float]:
     """Held-out top-1/top-5 of the student, its agreement with the victim's test predictions and, when the test
     set's classes are factored (the embedded benchmark: shape x motion), the accuracy on each factor. Runs where
-    the student's weights are."""
+    the student's weights are. ``logit_shift`` (K,) is added to its logits first: the student as it would be with
+    that shift in its last bias (:mod:`vidsteal.distill.label_shift`)."""
     weight = next(student.parameters(), None)
     logits, labels = predict(student, test_set, device="cpu" if weight is None else str(weight.device))
+    if logit_shift is not None:
+        logits = logits.float() + logit_shift.to(logits.device)
     out = {"top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5)}
     factors = getattr(test_set, "factors", None) or getattr(getattr(test_set, "dataset", None), "factors", None)
     for name, class_factor in (factors or {}).items():

@@ -34,6 +34,8 @@ from vidsteal.train.optim import make_optimizer, set_lr, warmup_cosine
 class OnlineDistillConfig(BaseConfig):
     """How the student learns from paid answers, and how often it is measured."""
 
+    ADDED_LATER = {"prior_correction": 0.0}  # saved runs from before the field kept the uncorrected student
+
     loss: LossName | None = Field(None, description="kd | l1_logits | ce; None: kd when scores are revealed, else ce")
     temperature: float = Field(1.0, gt=0, description="KD temperature")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (the demo takes 3e-3, chosen on the val split "
@@ -55,6 +57,13 @@ class OnlineDistillConfig(BaseConfig):
                          "by up to this fraction of the frame (one random offset per clip, all frames alike; the "
                          "victim's answer on the paid clip stays the target, so it costs no query; val, 30k: "
                          "0.125 cost 3 points, so it is off)")
+    # prior_correction, chosen on val (embeddings, E = 3; top-1 gain over tau 0 for tau 0.25 / 0.5 / 0.75):
+    # c3d_small -> frame_cnn 10k +3.3 / +5.0 / +3.9 (seeds 0-2), 30k +2.6 / +0.6 / -2.9 (seeds 0-1);
+    # -> c3d_student 10k +0.2 / +2.7 / +4.8 (seeds 0-1). It hurts the noise baseline (10k: -2.0 at 0.5).
+    prior_correction: float = Field(0.5, ge=0, description="after the final phase, shift the student's logits by "
+                                    "-tau log(K pi), pi = the victim's mean answer over the paid clips: the "
+                                    "student of a uniform class prior, not of the transfer set's "
+                                    "(vidsteal.distill.label_shift; 0 = off)")
     anneal: Literal["final", "run"] = Field("final", description="final: constant lr while querying, cosine to 0 "
                                             "over the final epochs; run: one cosine from lr to 0 over every step "
                                             "the budget plans (querying and final), as when the run length is known")

@@ -29,6 +29,7 @@ from torch.utils.data import Subset
 from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackResult
 from vidsteal.attacks.blackbox.online import OnlineDistillConfig, OnlineStudent
 from vidsteal.attacks.blackbox.replay import ReplayBuffer, transfer_stats
+from vidsteal.distill.label_shift import prior_shift, shift_logits, transfer_prior
 from vidsteal.distill.losses import LossName, default_loss, soft_targets
 from vidsteal.distill.student import measure
 from vidsteal.models.registry import ModelCard, save_model
@@ -65,6 +66,7 @@ class Session:
         self.learner = OnlineStudent(student, cfg.distill, loss, cfg.seed, context.runtime, cfg.budget)
         self.used = self.white_box = 0
         self.exhausted = False
+        self.corrected = False  # the prior correction is in the student's bias (only after the final phase)
         self.curve: list[dict[str, float]] = []
         self.next_eval = cfg.distill.eval_every
         self.last_ckpt = 0
@@ -112,16 +114,46 @@ class Session:
             self.next_eval = (spent // self.cfg.distill.eval_every + 1) * self.cfg.distill.eval_every
 
     def evaluate(self, size: int | None = None) -> dict[str, float] | None:
+        """Measure the student on the held-out split (its first ``size`` clips) as a point of the curve: with
+        ``distill.prior_correction``, as the student corrected for the buffer's prior so far would measure."""
+        point = self._measure(size, self._prior_shift())
+        if point is not None:
+            self.curve.append(point)
+        return point
+
+    def _measure(self, size: int | None, shift: torch.Tensor | None) -> dict[str, float] | None:
         test, victim = self.context.test_set, self.context.victim_logits
         if test is None:
             return None
         if size is not None and size < len(test):  # type: ignore[arg-type]
             test, victim = Subset(test, range(size)), None if victim is None else victim[:size]
-        point = {"queries": float(self.used + self.white_box), "paid": float(self.used),
-                 **measure(self.learner.model, test, victim), "student_steps": float(self.learner.steps),
-                 "seconds": time.perf_counter() - self.started}
-        self.curve.append(point)
-        return point
+        return {"queries": float(self.used + self.white_box), "paid": float(self.used),
+                **measure(self.learner.model, test, victim, shift), "student_steps": float(self.learner.steps),
+                "seconds": time.perf_counter() - self.started}
+
+    def _prior_shift(self) -> torch.Tensor | None:
+        """The logit shift of ``distill.prior_correction`` for the buffer so far (None: off, or already applied)."""
+        tau = self.cfg.distill.prior_correction
+        if tau == 0 or len(self.buffer) == 0 or self.corrected:
+            return None
+        return prior_shift(transfer_prior(self.buffer.targets), tau)
+
+    def correct_prior(self) -> dict[str, float] | None:
+        """Apply ``distill.prior_correction`` to the finished student (:mod:`vidsteal.distill.label_shift`): its
+        logits move from the transfer set's class prior to a uniform one. Returns tau, the largest and smallest
+        shift and, with a test split, what the uncorrected student measured (the ablation); None when off.
+        Checkpoints never hold a corrected student, so a resumed run corrects once, as an uninterrupted one."""
+        shift = self._prior_shift()
+        if shift is None:
+            return None
+        before = self._measure(None, None) or {}
+        model = self.learner.model
+        probe = torch.rand(2, 3, self.frames, self.size, self.size, generator=torch.Generator().manual_seed(0))
+        shift_logits(model, shift, probe.to(next(model.parameters()).device))
+        self.corrected = True
+        return {"tau": self.cfg.distill.prior_correction, "shift_max": float(shift.max()),
+                "shift_min": float(shift.min()),
+                **{f"{k}_uncorrected": before[k] for k in ("top1", "top5", "agreement") if k in before}}
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     def due(self) -> bool:
@@ -180,6 +212,7 @@ class Session:
             if state is not None and learner.final_done - last >= self.cfg.final_chunk and learner.final_done < total:
                 self.checkpoint(*state)
                 last = learner.final_done
+        correction = self.correct_prior()
         final = self.evaluate() or {}
         run_dir = Path(self.context.run_dir)
         path = run_dir / "student.safetensors"
@@ -193,7 +226,8 @@ class Session:
             save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
         metrics = {**{k: v for k, v in final.items() if k not in ("queries", "paid")},
                    "queries": self.used + self.white_box, "paid": self.used, "white_box": self.white_box,
-                   "buffer": len(self.buffer), "transfer_set": transfer_stats(self.buffer.targets), **extra}
+                   "buffer": len(self.buffer), "transfer_set": transfer_stats(self.buffer.targets),
+                   "prior_correction": correction, **extra}
         return AttackResult(metrics, self.used + self.white_box, self.curve, path)
 
 
