@@ -6,8 +6,8 @@ so one forward pass of a saved, *uncorrected* student gives its accuracy at ever
 training: this is how tau is chosen (on ``--split val`` run folders of ``benchmarks/blackbox.py``), and the
 ablation of the correction on any finished run (tau 0 = the student as trained). Each folder is measured on its
 own job's split (its ``config.yaml``: victim, test data, size, seed; the victim's answers come from the audit
-ledger beside it when it has one). Folders whose student was already corrected are refused: their metrics hold
-the ablation.
+ledger beside it when it has one). A student saved corrected (its ``metrics.json`` names the tau) has that shift
+taken off first, so every folder is re-scored from the student as trained.
 
     python benchmarks/prior_correction.py RUNS/c3d/val_embeddings_b10000_s* --taus 0 0.5 0.75 1
 """
@@ -15,6 +15,7 @@ the ablation.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -42,16 +43,16 @@ def paid_targets(run: Path, num_classes: int) -> torch.Tensor:
 def rescore(run: Path, taus: list[float]) -> list[dict[str, float]]:
     """Top-1, agreement and per-factor accuracy of ``run``'s student at each tau."""
     job = BlackboxJob.model_validate(yaml.safe_load((run / "config.yaml").read_text()))
-    if job.attack.get("distill", {}).get("prior_correction"):
-        raise SystemExit(f"{run}: its student is already corrected (its metrics.json holds the ablation)")
+    applied = (json.loads((run / "metrics.json").read_text())["metrics"].get("prior_correction") or {}).get("tau", 0.0)
     victim = resolve_victim(job.victim, card=job.card, output_mode=job.output_mode)
     yard = yardstick(victim, job.test_data, run.parent / AUDIT_QUERIES, size=job.test_size, seed=job.test_seed)
     logits, labels = predict(load_model(run / "student.safetensors"), yard.test_set)
     prior = transfer_prior(paid_targets(run, logits.shape[1]))
+    logits = logits.float() - prior_shift(prior, applied)  # the student as trained
     factors = getattr(yard.test_set, "factors", None) or {}
     rows = []
     for tau in taus:
-        shifted = logits.float() + prior_shift(prior, tau)
+        shifted = logits + prior_shift(prior, tau)
         row = {"tau": tau, "top1": topk_accuracy(shifted, labels, 1),
                "agreement": agreement(shifted, yard.victim_logits)}
         row.update({name: factor_accuracy(shifted, labels, f) for name, f in factors.items()})
