@@ -58,8 +58,9 @@ class OnlineDistillConfig(BaseConfig):
                          "victim's answer on the paid clip stays the target, so it costs no query; val, 30k: "
                          "0.125 cost 3 points, so it is off)")
     # prior_correction, chosen on val (embeddings, E = 3; top-1 gain over tau 0 for tau 0.25 / 0.5 / 0.75):
-    # c3d_small -> frame_cnn 10k +3.3 / +5.0 / +3.9 (seeds 0-2), 30k +2.6 / +0.6 / -2.9 (seeds 0-1);
-    # -> c3d_student 10k +0.2 / +2.7 / +4.8 (seeds 0-1). It hurts the noise baseline (10k: -2.0 at 0.5).
+    # c3d_small -> frame_cnn 10k +3.3 / +5.0 / +3.9 (seeds 0-2), 30k +2.6 / +0.6 / -3.6 (seeds 0-1);
+    # -> c3d_student 10k +0.2 / +2.7 / +4.7 (3 runs), 30k +1.4 / +5.2 / +7.0 (seed 0); swin3d_small -> ViT 10k
+    # +2.8 / +4.6 / +7.8 (seed 0). It hurts the noise baseline (10k: -2.0 at 0.5).
     prior_correction: float = Field(0.5, ge=0, description="after the final phase, shift the student's logits by "
                                     "-tau log(K pi), pi = the victim's mean answer over the paid clips: the "
                                     "student of a uniform class prior, not of the transfer set's "
