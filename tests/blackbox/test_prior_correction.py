@@ -35,3 +35,24 @@ def test_run_configs_saved_before_the_correction_read_as_uncorrected():
     saved = OnlineDistillConfig().model_dump()
     saved.pop("prior_correction")
     assert OnlineDistillConfig.model_validate(saved).prior_correction == 0.0
+
+
+def test_a_student_the_correction_cannot_shift_is_refused_before_any_query(victim_path, tmp_path):
+    from torch import nn
+
+    from vidsteal.attacks.base import AttackContext
+    from vidsteal.attacks.registry import create_attack
+    from vidsteal.victims import LocalOracle, LoggedOracle, QueryBudget
+
+    student = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 16 * 16, 6), nn.Softmax(dim=1))  # probabilities out
+    weights = {k: v.clone() for k, v in student.state_dict().items()}
+    attack = create_attack("noise", {"budget": 64, "frames": 4, "size": 16, "batch": 32})
+    oracle = LoggedOracle(LocalOracle.from_file(victim_path), tmp_path / "queries", QueryBudget(64))
+    with oracle, pytest.raises(ValueError, match="set distill.prior_correction to 0"):
+        attack.run(oracle, student, AttackContext(tmp_path))
+    assert oracle.paid == 0
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in weights.items())  # left as it was
+    uncorrected = create_attack("noise", {"budget": 64, "frames": 4, "size": 16, "batch": 32,
+                                          "distill": {"prior_correction": 0.0, "final_epochs": 0.5}})
+    with LoggedOracle(LocalOracle.from_file(victim_path), tmp_path / "q2", QueryBudget(64)) as oracle:
+        assert uncorrected.run(oracle, student, AttackContext(tmp_path / "off")).queries == 64

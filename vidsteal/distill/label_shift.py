@@ -37,7 +37,8 @@ def logit_layer(model: nn.Module, num_classes: int) -> nn.Linear:
     found = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes
              and m.bias is not None]
     if not found:
-        raise ValueError(f"{type(model).__name__} has no linear layer with {num_classes} outputs and a bias to correct")
+        raise ValueError(f"{type(model).__name__} has no linear layer with {num_classes} outputs and a bias to correct "
+                         "(set distill.prior_correction to 0)")
     return found[-1]
 
 
@@ -56,4 +57,16 @@ def shift_logits(model: nn.Module, shift: torch.Tensor, probe: torch.Tensor) -> 
     if not torch.allclose(moved, shift.expand_as(moved).to(moved), atol=1e-3 + 1e-3 * float(shift.abs().max())):
         layer.bias -= shift.to(layer.bias)
         raise ValueError(f"{type(model).__name__}'s logits are not an affine function of its last linear layer's "
-                         "bias: the prior correction cannot be applied to it")
+                         "bias: the prior correction cannot be applied to it (set distill.prior_correction to 0)")
+
+
+@torch.no_grad()
+def check_correctable(model: nn.Module, num_classes: int, probe: torch.Tensor) -> None:
+    """Raise the error :func:`shift_logits` would raise at the end of a run, now (before any query is paid); the
+    model is left bit for bit as it was."""
+    layer = logit_layer(model, num_classes)
+    bias = layer.bias.detach().clone()
+    try:
+        shift_logits(model, torch.linspace(-1, 1, num_classes), probe)
+    finally:
+        layer.bias.copy_(bias)

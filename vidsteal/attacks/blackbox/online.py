@@ -155,7 +155,7 @@ class OnlineStudent:
         """Student softmax on float ``(N, C, T, H, W)`` clips, in eval mode (for query selection; costs no victim
         queries). With ``frames``, on that many evenly spaced frames of each clip: a student trained on frame
         subsets (``train_frames``) predicts from them as it learned to, T/frames times cheaper. ``mixed`` runs the
-        forward in the training precision (bf16 where native: ~1.8x faster for 3D students): right for ranking
+        forward in the training precision (bf16 where native: ~2x faster for 3D students): right for ranking
         candidates, wrong for DFME's finite differences of these probabilities, which keep 32 bits."""
         if frames is not None and frames < clips.shape[2]:
             clips = clips[:, :, ((torch.arange(frames) + 0.5) * clips.shape[2] / frames).long()]

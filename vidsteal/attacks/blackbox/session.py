@@ -29,7 +29,7 @@ from torch.utils.data import Subset
 from vidsteal.attacks.base import Attack, AttackConfig, AttackContext, AttackResult
 from vidsteal.attacks.blackbox.online import OnlineDistillConfig, OnlineStudent
 from vidsteal.attacks.blackbox.replay import ReplayBuffer, transfer_stats
-from vidsteal.distill.label_shift import prior_shift, shift_logits, transfer_prior
+from vidsteal.distill.label_shift import check_correctable, prior_shift, shift_logits, transfer_prior
 from vidsteal.distill.losses import LossName, default_loss, soft_targets
 from vidsteal.distill.student import measure
 from vidsteal.models.registry import ModelCard, save_model
@@ -63,6 +63,8 @@ class Session:
         self.oracle, self.context, self.cfg = oracle, context, cfg
         self.frames, self.size, self.num_classes = cfg.frames, cfg.size, oracle.num_classes
         self.buffer = ReplayBuffer(oracle.num_classes)
+        if cfg.distill.prior_correction:  # a student the correction cannot shift is refused before any query
+            check_correctable(student, self.num_classes, self._probe(student))
         self.learner = OnlineStudent(student, cfg.distill, loss, cfg.seed, context.runtime, cfg.budget)
         self.used = self.white_box = 0
         self.exhausted = False
@@ -138,6 +140,11 @@ class Session:
             return None
         return prior_shift(transfer_prior(self.buffer.targets), tau)
 
+    def _probe(self, model: nn.Module) -> torch.Tensor:
+        """Two fixed random clips of the victim's shape, where ``model``'s weights are."""
+        probe = torch.rand(2, 3, self.frames, self.size, self.size, generator=torch.Generator().manual_seed(0))
+        return probe.to(next(model.parameters()).device)
+
     def correct_prior(self) -> dict[str, float] | None:
         """Apply ``distill.prior_correction`` to the finished student (:mod:`vidsteal.distill.label_shift`): its
         logits move from the transfer set's class prior to a uniform one. Returns tau, the largest and smallest
@@ -147,9 +154,7 @@ class Session:
         if shift is None:
             return None
         before = self._measure(None, None) or {}
-        model = self.learner.model
-        probe = torch.rand(2, 3, self.frames, self.size, self.size, generator=torch.Generator().manual_seed(0))
-        shift_logits(model, shift, probe.to(next(model.parameters()).device))
+        shift_logits(self.learner.model, shift, self._probe(self.learner.model))
         self.corrected = True
         return {"tau": self.cfg.distill.prior_correction, "shift_max": float(shift.max()),
                 "shift_min": float(shift.min()),
