@@ -48,6 +48,7 @@ def shift_logits(model: nn.Module, shift: torch.Tensor, probe: torch.Tensor) -> 
     the logits moved by exactly that (a head that is not the model's last affine step fails the check and is left
     as it was)."""
     layer = logit_layer(model, shift.numel())
+    bias = layer.bias.detach().clone()
     was = model.training
     model.eval()
     before = model(probe).float()
@@ -55,7 +56,7 @@ def shift_logits(model: nn.Module, shift: torch.Tensor, probe: torch.Tensor) -> 
     moved = model(probe).float() - before
     model.train(was)
     if not torch.allclose(moved, shift.expand_as(moved).to(moved), atol=1e-3 + 1e-3 * float(shift.abs().max())):
-        layer.bias -= shift.to(layer.bias)
+        layer.bias.copy_(bias)
         raise ValueError(f"{type(model).__name__}'s logits are not an affine function of its last linear layer's "
                          "bias: the prior correction cannot be applied to it (set distill.prior_correction to 0)")
 
