@@ -25,8 +25,8 @@ import yaml
 
 from vidsteal.distill.label_shift import prior_shift, transfer_prior
 from vidsteal.distill.losses import soft_targets
+from vidsteal.distill.student import measure_logits
 from vidsteal.eval.evaluate import predict
-from vidsteal.eval.metrics import agreement, factor_accuracy, topk_accuracy
 from vidsteal.models.registry import load_model
 from vidsteal.pipeline.blackbox import BlackboxJob
 from vidsteal.pipeline.measure import AUDIT_QUERIES, yardstick
@@ -41,7 +41,7 @@ def paid_targets(run: Path, num_classes: int) -> torch.Tensor:
 
 
 def rescore(run: Path, taus: list[float]) -> list[dict[str, float]]:
-    """Top-1, agreement and per-factor accuracy of ``run``'s student at each tau."""
+    """What :func:`~vidsteal.distill.student.measure` reports for ``run``'s student at each tau."""
     job = BlackboxJob.model_validate(yaml.safe_load((run / "config.yaml").read_text()))
     applied = (json.loads((run / "metrics.json").read_text())["metrics"].get("prior_correction") or {}).get("tau", 0.0)
     victim = resolve_victim(job.victim, card=job.card, output_mode=job.output_mode)
@@ -49,15 +49,8 @@ def rescore(run: Path, taus: list[float]) -> list[dict[str, float]]:
     logits, labels = predict(load_model(run / "student.safetensors"), yard.test_set)
     prior = transfer_prior(paid_targets(run, logits.shape[1]))
     logits = logits.float() - prior_shift(prior, applied)  # the student as trained
-    factors = getattr(yard.test_set, "factors", None) or {}
-    rows = []
-    for tau in taus:
-        shifted = logits + prior_shift(prior, tau)
-        row = {"tau": tau, "top1": topk_accuracy(shifted, labels, 1),
-               "agreement": agreement(shifted, yard.victim_logits)}
-        row.update({name: factor_accuracy(shifted, labels, f) for name, f in factors.items()})
-        rows.append(row)
-    return rows
+    return [{"tau": tau, **measure_logits(logits + prior_shift(prior, tau), labels, yard.test_set, yard.victim_logits)}
+            for tau in taus]
 
 
 def main() -> None:

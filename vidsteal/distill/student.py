@@ -45,6 +45,12 @@ def measure(student: nn.Module, test_set: Dataset, victim_logits: torch.Tensor |
     logits, labels = predict(student, test_set, device="cpu" if weight is None else str(weight.device))
     if logit_shift is not None:
         logits = logits.float() + logit_shift.to(logits.device)
+    return measure_logits(logits, labels, test_set, victim_logits)
+
+
+def measure_logits(logits: torch.Tensor, labels: torch.Tensor, test_set: Dataset,
+                   victim_logits: torch.Tensor | None) -> dict[str, float]:
+    """What :func:`measure` reports, from a student's logits on ``test_set`` already computed (``labels`` its)."""
     out = {"top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5)}
     factors = getattr(test_set, "factors", None) or getattr(getattr(test_set, "dataset", None), "factors", None)
     for name, class_factor in (factors or {}).items():
