@@ -113,6 +113,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "elite_wide": ("embeddings", {"pool": {"mix": {"elite": 1.0}, "elite_sigma": 0.6, "elites": 128}}),
     "elite_half_wide": ("embeddings", {"pool": {"mix": {"class": 0.2, "boundary": 0.2, "history": 0.1, "elite": 0.5},
                                                 "elite_sigma": 0.6, "elites": 128}}),
+    # the student steers each candidate block toward its aimed class before selection (5 Adam steps, no queries)
+    "guide": ("embeddings", {"pool": {"guide_steps": 5}}),
+    "guide_z": ("embeddings", {"pool": {"guide_steps": 5, "guide_latents": True}}),
+    "guide_z2": ("embeddings", {"pool": {"guide_steps": 2, "guide_lr": 0.25, "guide_latents": True}}),
+    # the student's weight decay (AdamW; default 0.01): does a stronger pull to zero transfer better to real clips?
+    "wd_0.1": ("embeddings", {"distill": {"weight_decay": 0.1}}),
+    "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.

@@ -27,6 +27,8 @@ far (expected ``1 / (1 + count)`` of the predicted class): a victim that files m
 the frames it trains on (``pool.score_frames=train``): one frame for the per-frame students of the demo, so the
 selection costs a fraction of a student step instead of T frames' forward passes per candidate.
 ``pool.allocate=rare`` aims pool samples at classes in inverse proportion to how often the victim has answered them.
+``pool.guide_steps`` first steers every candidate block through the student toward the class it aims at
+(:mod:`~vidsteal.attacks.blackbox.guide`; student compute only, no queries).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from vidsteal.attacks.blackbox.class_embedding import (
     white_box_victim,
 )
 from vidsteal.attacks.blackbox.elites import EliteArchive
+from vidsteal.attacks.blackbox.guide import guide_blocks
 from vidsteal.attacks.blackbox.pool import KINDS, PoolConfig, augment, rare_first
 from vidsteal.attacks.blackbox.samples import save_strips
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
@@ -253,19 +256,22 @@ class EmbeddingAttack(BlackboxAttack):
         k = self.config.prior.clips_per_image  # blocks of k clips share an embedding and its keyframes
         answered = session.buffer.top1_counts  # an argmax over the whole buffer: once per step
         theta, intended, keys = self._pool_embeddings(-(-want // k), answered)
-        theta, intended = theta.repeat_interleave(k, 0)[:want], intended.repeat_interleave(k, 0)[:want]
         noise = self.emb.noise(want, self.rng, k)
         if keys is not None:  # elite blocks render their members' mutated latents
             for name, z in zip(("z0", "z1"), keys[1:]):
                 block = noise[name][::k].clone()
                 block[keys[0]] = z
                 noise[name] = block.repeat_interleave(k, 0)[:want]
+        frames = {"train": session.learner.cfg.train_frames, "all": None}.get(cfg.score_frames, cfg.score_frames)
+        if cfg.guide_steps:
+            theta, noise = guide_blocks(self.emb, session.learner, theta, intended, noise, k, cfg.guide_steps,
+                                        cfg.guide_lr, cfg.guide_latents, frames)
+        theta, intended = theta.repeat_interleave(k, 0)[:want], intended.repeat_interleave(k, 0)[:want]
         with torch.no_grad():
             clips = self.emb.render(theta, noise)
         clips = augment(clips, cfg.augment, self.rng)
         order = torch.arange(want)
         if cfg.select != "none":
-            frames = {"train": session.learner.cfg.train_frames, "all": None}.get(cfg.score_frames, cfg.score_frames)
             probs = session.learner.probs(clips, frames=frames, mixed=True)
         if cfg.select == "disagreement":
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim

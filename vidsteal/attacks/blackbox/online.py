@@ -157,8 +157,7 @@ class OnlineStudent:
         subsets (``train_frames``) predicts from them as it learned to, T/frames times cheaper. ``mixed`` runs the
         forward in the training precision (bf16 where native: ~2x faster for 3D students): right for ranking
         candidates, wrong for DFME's finite differences of these probabilities, which keep 32 bits."""
-        if frames is not None and frames < clips.shape[2]:
-            clips = clips[:, :, ((torch.arange(frames) + 0.5) * clips.shape[2] / frames).long()]
+        clips = spaced_frames(clips, frames)
         was = self.model.training
         self.model.eval()
         device = self.runtime.device
@@ -167,6 +166,18 @@ class OnlineStudent:
                              for c in clips.split(batch_size)])
         self.model.train(was)
         return out
+
+    def logits(self, clips: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+        """Differentiable student logits in eval mode and the training precision (for steering candidates through
+        the student, :mod:`~vidsteal.attacks.blackbox.guide`); ``frames`` as in :meth:`probs`."""
+        clips = spaced_frames(clips, frames)
+        was = self.model.training
+        self.model.eval()
+        try:
+            with self.runtime.autocast():
+                return self.model(clips.to(self.runtime.device))
+        finally:
+            self.model.train(was)
 
     # -- checkpoints (the format of vidsteal.train.checkpoint) ---------------------------------------------
     def save(self, root: Path, tag: int, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
@@ -186,3 +197,10 @@ class OnlineStudent:
         self.steps, self.debt = int(mine["steps"]), float(mine["debt"])
         self.final_done = int(mine.get("final", 0))  # checkpoints from before final-phase checkpoints: 0
         return meta, tensors
+
+
+def spaced_frames(clips: torch.Tensor, frames: int | None) -> torch.Tensor:
+    """``frames`` evenly spaced frames of ``(N, C, T, H, W)`` clips (all of them for None or ``frames >= T``)."""
+    if frames is None or frames >= clips.shape[2]:
+        return clips
+    return clips[:, :, ((torch.arange(frames) + 0.5) * clips.shape[2] / frames).long()]

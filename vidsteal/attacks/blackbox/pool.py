@@ -42,6 +42,14 @@ class PoolConfig(BaseConfig):
     elite_sigma: float = Field(0.3, ge=0, description="std of an elite's mutation: on its embedding row, and on its "
                                "latents in units of the prior's latent scale")
 
+    guide_steps: int = Field(0, ge=0, description="Adam steps that steer each candidate block through the student "
+                             "toward the class it aims at before selection (vidsteal.attacks.blackbox.guide; no "
+                             "queries, student compute only; 0 = off)")
+    guide_lr: float = Field(0.1, gt=0, description="Adam step of the guide, in embedding units (latents: times the "
+                            "prior's latent scale)")
+    guide_latents: bool = Field(False, description="the guide also moves each block's keyframe latents, not only its "
+                                "embedding row")
+
     ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
 
 

@@ -1,0 +1,68 @@
+"""Student-guided pool clips: the student, a free differentiable surrogate of the victim, steers each candidate.
+
+Before the pool pays for a batch, every candidate block (one embedding row and its keyframe latents, shared by
+``prior.clips_per_image`` clips) takes ``pool.guide_steps`` Adam steps through the differentiable renderer on the
+student's cross-entropy against the class the block was aimed at. No query is spent: only the student is
+evaluated, as in the query selection. The student learns from the victim's soft answers, so its score for a class
+the victim rarely puts first still carries the victim's probability mass there, and ascending it moves the
+candidates toward clips the victim is likelier to file under that class (the rare selection then picks among
+them). Steps act on the embedding rows and, with ``pool.guide_latents``, on the blocks' keyframe latents too (a
+much larger space: the prior's whole image code). The renderer keeps the clips on the prior's image manifold, which
+is what keeps the steps from becoming adversarial noise that fools only the student.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vidsteal.attacks.blackbox.class_embedding import ClassEmbeddings
+from vidsteal.attacks.blackbox.online import OnlineStudent
+
+
+def guide_blocks(emb: ClassEmbeddings, learner: OnlineStudent, theta: torch.Tensor, aims: torch.Tensor,
+                 noise: dict[str, torch.Tensor], per_block: int, steps: int, lr: float, latents: bool,
+                 frames: int | None, chunk: int = 64) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``steps`` Adam steps on ``theta`` (blocks ``(B, D)``) and, with ``latents``, the blocks' keyframe latents,
+    descending the student's cross-entropy against ``aims`` (``(B, K)`` class distributions). ``noise`` is per clip
+    (``B * per_block`` rows, cut to its length), blocks sharing ``z0`` / ``z1``. Returns the moved rows and noise.
+    Blocks are steered ``chunk`` at a time (the steps are per block, so chunks only bound the memory)."""
+    moved, parts = [], []
+    for start in range(0, theta.shape[0], chunk):
+        clips = slice(start * per_block, (start + chunk) * per_block)
+        rows, part = _guide_chunk(emb, learner, theta[start:start + chunk], aims[start:start + chunk],
+                                  {name: value[clips] for name, value in noise.items()}, per_block, steps, lr,
+                                  latents, frames)
+        moved.append(rows)
+        parts.append(part)
+    return torch.cat(moved), {name: torch.cat([p[name] for p in parts]) for name in noise}
+
+
+def _guide_chunk(emb: ClassEmbeddings, learner: OnlineStudent, theta: torch.Tensor, aims: torch.Tensor,
+                 noise: dict[str, torch.Tensor], per_block: int, steps: int, lr: float, latents: bool,
+                 frames: int | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    n = noise["z0"].shape[0]
+    rows = theta.detach().clone().requires_grad_(True)
+    keys = {name: noise[name][::per_block].detach().clone().requires_grad_(True) for name in ("z0", "z1")}
+    free = [rows, *keys.values()] if latents else [rows]
+    groups = [{"params": [rows], "lr": lr}]
+    if latents:
+        groups.append({"params": list(keys.values()), "lr": lr * emb.prior.z_scale})
+    opt = torch.optim.Adam(groups)
+    target = aims.repeat_interleave(per_block, 0)[:n]
+    with torch.enable_grad():
+        for _ in range(steps):
+            step_noise = dict(noise)
+            if latents:
+                step_noise.update({name: z.repeat_interleave(per_block, 0)[:n] for name, z in keys.items()})
+            clips = emb.render(rows.repeat_interleave(per_block, 0)[:n], step_noise)
+            logp = F.log_softmax(learner.logits(clips, frames=frames).float(), 1)
+            loss = -(target * logp).sum(1).mean()
+            # gradients of the free tensors only: the student's own .grad stays as its optimiser left it
+            for tensor, grad in zip(free, torch.autograd.grad(loss, free)):
+                tensor.grad = grad
+            opt.step()
+    out = dict(noise)
+    if latents:
+        out.update({name: z.detach().repeat_interleave(per_block, 0)[:n] for name, z in keys.items()})
+    return rows.detach(), out
