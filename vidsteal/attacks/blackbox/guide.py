@@ -47,26 +47,24 @@ def _guide_chunk(emb: ClassEmbeddings, learner: OnlineStudent, theta: torch.Tens
                  frames: int | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     n = noise["z0"].shape[0]
     rows = theta.detach().clone().requires_grad_(True)
-    keys = {name: noise[name][::per_block].detach().clone().requires_grad_(True) for name in ("z0", "z1")}
-    free = [rows, *keys.values()] if latents else [rows]
-    groups = [{"params": [rows], "lr": lr}]
-    if latents:
-        groups.append({"params": list(keys.values()), "lr": lr * emb.prior.z_scale})
+    keys = ({name: noise[name][::per_block].detach().clone().requires_grad_(True) for name in ("z0", "z1")}
+            if latents else {})
+    groups = [{"params": [rows], "lr": lr}] + ([{"params": list(keys.values()), "lr": lr * emb.prior.z_scale}]
+                                               if keys else [])
     opt = torch.optim.Adam(groups)
     target = aims.repeat_interleave(per_block, 0)[:n]
+
+    def per_clip(z: torch.Tensor) -> torch.Tensor:
+        return z.repeat_interleave(per_block, 0)[:n]
+
     with torch.enable_grad():
         for _ in range(steps):
-            step_noise = dict(noise)
-            if latents:
-                step_noise.update({name: z.repeat_interleave(per_block, 0)[:n] for name, z in keys.items()})
-            clips = emb.render(rows.repeat_interleave(per_block, 0)[:n], step_noise)
+            clips = emb.render(per_clip(rows), {**noise, **{name: per_clip(z) for name, z in keys.items()}})
             logp = F.log_softmax(learner.logits(clips, frames=frames).float(), 1)
             loss = -(target * logp).sum()  # a sum: a block's gradient does not depend on its chunk
             # gradients of the free tensors only: the student's own .grad stays as its optimiser left it
+            free = [rows, *keys.values()]
             for tensor, grad in zip(free, torch.autograd.grad(loss, free)):
                 tensor.grad = grad
             opt.step()
-    out = dict(noise)
-    if latents:
-        out.update({name: z.detach().repeat_interleave(per_block, 0)[:n] for name, z in keys.items()})
-    return rows.detach(), out
+    return rows.detach(), {**noise, **{name: per_clip(z.detach()) for name, z in keys.items()}}

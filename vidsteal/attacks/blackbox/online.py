@@ -158,23 +158,17 @@ class OnlineStudent:
         forward in the training precision (bf16 where native: ~2x faster for 3D students): right for ranking
         candidates, wrong for DFME's finite differences of these probabilities, which keep 32 bits."""
         clips = spaced_frames(clips, frames)
-        was = self.model.training
-        self.model.eval()
-        device = self.runtime.device
-        with self.runtime.autocast() if mixed else nullcontext():
-            out = torch.cat([torch.softmax(self.model(c.to(device)).float(), 1).cpu()
-                             for c in clips.split(batch_size)])
-        self.model.train(was)
-        return out
+        return torch.cat([torch.softmax(self.logits(c, mixed=mixed).float(), 1).cpu()
+                          for c in clips.split(batch_size)])
 
-    def logits(self, clips: torch.Tensor, frames: int | None = None) -> torch.Tensor:
-        """Differentiable student logits in eval mode and the training precision (for steering candidates through
-        the student, :mod:`~vidsteal.attacks.blackbox.guide`); ``frames`` as in :meth:`probs`."""
+    def logits(self, clips: torch.Tensor, frames: int | None = None, mixed: bool = True) -> torch.Tensor:
+        """Student logits in eval mode, differentiable unless called under no_grad (the guide steers candidates
+        through them, :mod:`~vidsteal.attacks.blackbox.guide`); ``frames`` and ``mixed`` as in :meth:`probs`."""
         clips = spaced_frames(clips, frames)
         was = self.model.training
         self.model.eval()
         try:
-            with self.runtime.autocast():
+            with self.runtime.autocast() if mixed else nullcontext():
                 return self.model(clips.to(self.runtime.device))
         finally:
             self.model.train(was)
