@@ -123,6 +123,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                                             "guide_latents": True}}),
     "c2_guide_z1": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
                                             "guide_latents": True}}),
+    # ... the guide's loss on 1 (2) of each block's 4 clips: 1/4 (1/2) of its compute (the 100k time limit)
+    "c2_guide_z1_c1": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
+                                               "guide_latents": True, "guide_clips": 1}}),
+    "c2_guide_z1_c2": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
+                                               "guide_latents": True, "guide_clips": 2}}),
     # the student's weight decay (AdamW; default 0.01): does a stronger pull to zero transfer better to real clips?
     "wd_0.1": ("embeddings", {"distill": {"weight_decay": 0.1}}),
     "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),

@@ -3,6 +3,7 @@ was, and keeps blocks of clips that share keyframes sharing them."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vidsteal.attacks.blackbox.class_embedding import ClassEmbeddings, PriorConfig
@@ -59,10 +60,11 @@ def test_guide_lowers_the_students_cross_entropy_against_the_aims_and_costs_the_
     assert all(torch.equal(p, params[name]) for name, p in learner.model.named_parameters())
 
 
-def test_guided_pool_run_spends_exactly_its_budget(make_job, tmp_path):
+@pytest.mark.parametrize("clips", [None, 1])
+def test_guided_pool_run_spends_exactly_its_budget(make_job, tmp_path, clips):
     from vidsteal.pipeline.blackbox import run_blackbox
 
-    job = make_job("embeddings", 300, pool={"guide_steps": 2, "guide_latents": True})
+    job = make_job("embeddings", 300, pool={"guide_steps": 2, "guide_latents": True, "guide_clips": clips})
     metrics = run_blackbox(job, tmp_path / "run")
     m = metrics["metrics"]
     assert m["queries"] == 300 and m["paid"] == 300 and m["white_box"] == 0 and m["ledger"]["paid"] == 300
@@ -74,3 +76,18 @@ def test_chunks_bound_memory_not_the_result():
     b = guide_blocks(emb, learner, theta, aims, noise, per_block, 3, 0.5, True, None, chunk=6)
     assert torch.allclose(a[0], b[0], atol=1e-4) and torch.allclose(a[1]["z1"], b[1]["z1"], atol=1e-4)
     assert not torch.allclose(a[0], theta, atol=1e-2)  # and the steps did move the rows
+
+
+def test_a_blocks_first_clips_stand_for_it_and_all_clips_is_the_full_guide():
+    emb, learner, theta, aims, noise, per_block = _setup(per_block=3)
+    full = guide_blocks(emb, learner, theta, aims, noise, per_block, 3, 0.5, True, None)
+    same = guide_blocks(emb, learner, theta, aims, noise, per_block, 3, 0.5, True, None, clips=per_block)
+    assert torch.equal(full[0], same[0]) and torch.equal(full[1]["z0"], same[1]["z0"])
+    before = _cross_entropy(emb, learner, theta, aims, noise, per_block)
+    moved, out = guide_blocks(emb, learner, theta, aims, noise, per_block, 20, 0.5, True, None, clips=1)
+    assert not torch.allclose(moved, full[0], atol=1e-3)  # a different (one-clip) gradient estimate
+    # every clip of a block, seen by the loss or not, gets the block's moved keyframes, and the CE of all falls
+    n = noise["z0"].shape[0]
+    z = out["z0"][: (n // per_block) * per_block].view(-1, per_block, out["z0"].shape[1])
+    assert torch.equal(z, z[:, :1].expand_as(z)) and not torch.equal(out["z0"], noise["z0"])
+    assert _cross_entropy(emb, learner, moved, aims, out, per_block) < before - 0.05

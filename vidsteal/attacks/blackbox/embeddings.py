@@ -265,7 +265,7 @@ class EmbeddingAttack(BlackboxAttack):
         frames = {"train": session.learner.cfg.train_frames, "all": None}.get(cfg.score_frames, cfg.score_frames)
         if cfg.guide_steps:
             theta, noise = guide_blocks(self.emb, session.learner, theta, intended, noise, k, cfg.guide_steps,
-                                        cfg.guide_lr, cfg.guide_latents, frames)
+                                        cfg.guide_lr, cfg.guide_latents, frames, clips=cfg.guide_clips)
         theta, intended = theta.repeat_interleave(k, 0)[:want], intended.repeat_interleave(k, 0)[:want]
         with torch.no_grad():
             clips = self.emb.render(theta, noise)

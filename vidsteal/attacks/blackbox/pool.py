@@ -52,6 +52,9 @@ class PoolConfig(BaseConfig):
                             "prior's latent scale)")
     guide_latents: bool = Field(False, description="the guide also moves each block's keyframe latents, not only its "
                                 "embedding row")
+    guide_clips: int | None = Field(None, ge=1, description="clips of each block (of prior.clips_per_image) the "
+                                    "guide's loss sees; they stand for the block, at that fraction of the guide's "
+                                    "compute (None: all)")
 
     ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
 
