@@ -10,7 +10,9 @@ them). Steps act on the embedding rows and, with ``pool.guide_latents``, on the 
 much larger space: the prior's whole image code). Steps move the prior's inputs, not pixels, so the clips stay
 images the prior can draw; that is meant to keep them from becoming adversarial noise that fools only the student,
 and the victim's answers are what say whether it did (val: more classes answered, +2 to +4 points for a 3D student;
-README, session 20). Off by default: a per-frame student gained +0.5 at twice the time.
+README, session 20). Off by default: a per-frame student gained +0.5 at twice the time. ``pool.guide_clips`` lets
+a block's first clips stand for all of it (the steps move what the block's clips share), for the time limit of
+long runs.
 """
 
 from __future__ import annotations
