@@ -55,8 +55,8 @@ class PoolConfig(BaseConfig):
     # guide_clips 1, val 3D 10k seeds 0-2 (2 candidates, 1 step lr 0.5 with latents): 25.0 / 30.2 / 30.2% vs 28.2 /
     # 30.8 / 29.2 with all 4 clips and 26.0 / 28.6 / 26.0 unguided; 192-209 vs 228 s (181 unguided) a run.
     guide_clips: int | None = Field(None, ge=1, description="clips of each block (of prior.clips_per_image) the "
-                                    "guide's loss sees; they stand for the block, at that fraction of the guide's "
-                                    "compute (None: all)")
+                                    "guide's loss sees; they stand for the block, for less of the guide's compute "
+                                    "(None: all)")
 
     ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
 
