@@ -123,7 +123,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                                             "guide_latents": True}}),
     "c2_guide_z1": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
                                             "guide_latents": True}}),
-    # ... the guide's loss on 1 (2) of each block's 4 clips: 1/4 (1/2) of its compute (the 100k time limit)
+    # ... the guide's loss on 1 (2) of each block's 4 clips, for the 100k time limit (1 clip: ~0.6x the guide's time)
     "c2_guide_z1_c1": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
                                                "guide_latents": True, "guide_clips": 1}}),
     "c2_guide_z1_c2": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
