@@ -132,6 +132,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                                                "guide_latents": True, "guide_clips": 1}}),
     "c2_guide_z1_c2": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
                                                "guide_latents": True, "guide_clips": 2}}),
+    # ... with the pool's aims drawn toward the classes the victim has answered least (pool.allocate=rare), so the
+    # guide steers more blocks toward the classes the transfer set lacks
+    "c2_guide_z1_c1_rare": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
+                                                    "guide_latents": True, "guide_clips": 1, "allocate": "rare"}}),
     # the student's weight decay (AdamW; default 0.01): does a stronger pull to zero transfer better to real clips?
     "wd_0.1": ("embeddings", {"distill": {"weight_decay": 0.1}}),
     "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),
