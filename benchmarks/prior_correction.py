@@ -34,20 +34,26 @@ from vidsteal.victims.ledger import QueryLedger
 from vidsteal.victims.spec import resolve_victim
 
 
-def paid_targets(run: Path, num_classes: int) -> torch.Tensor:
-    """The soft targets the student trained on: every logged answer of the run, as the session read it."""
+def paid_targets(run: Path, num_classes: int) -> torch.Tensor | None:
+    """The soft targets the student trained on: every logged answer of the run, as the session read it (None when
+    the ledger holds none, e.g. its files were deleted to save disk)."""
     with QueryLedger(run / "queries") as ledger:
-        return torch.cat([soft_targets(answers, num_classes) for _, answers in ledger.replay(batch_size=1024)])
+        parts = [soft_targets(answers, num_classes) for _, answers in ledger.replay(batch_size=1024)]
+    return torch.cat(parts) if parts else None
 
 
-def rescore(run: Path, taus: list[float]) -> list[dict[str, float]]:
-    """What :func:`~vidsteal.distill.student.measure` reports for ``run``'s student at each tau."""
+def rescore(run: Path, taus: list[float]) -> list[dict[str, float]] | None:
+    """What :func:`~vidsteal.distill.student.measure` reports for ``run``'s student at each tau (None: no answers
+    logged, so the prior cannot be rebuilt)."""
     job = BlackboxJob.model_validate(yaml.safe_load((run / "config.yaml").read_text()))
     applied = (json.loads((run / "metrics.json").read_text())["metrics"].get("prior_correction") or {}).get("tau", 0.0)
     victim = resolve_victim(job.victim, card=job.card, output_mode=job.output_mode)
     yard = yardstick(victim, job.test_data, run.parent / AUDIT_QUERIES, size=job.test_size, seed=job.test_seed)
     logits, labels = predict(load_model(run / "student.safetensors"), yard.test_set)
-    prior = transfer_prior(paid_targets(run, logits.shape[1]))
+    paid = paid_targets(run, logits.shape[1])
+    if paid is None:
+        return None
+    prior = transfer_prior(paid)
     logits = logits.float() - prior_shift(prior, applied)  # the student as trained
     return [{"tau": tau, **measure_logits(logits + prior_shift(prior, tau), labels, yard.test_set, yard.victim_logits)}
             for tau in taus]
@@ -66,6 +72,9 @@ def main() -> None:
             print(f"{run}: not finished, skipped", file=sys.stderr)
             continue
         rows = rescore(run, args.taus)
+        if rows is None:
+            print(f"{run}: its query ledger holds no answers, skipped", file=sys.stderr)
+            continue
         cells = "  ".join(f"{r['tau']:g}: {r['top1']:.3f} ({r['agreement']:.3f})" for r in rows)
         print(f"{run.name:48s} {cells}", flush=True)
         for r in rows:
