@@ -48,12 +48,12 @@ def rescore(run: Path, taus: list[float]) -> list[dict[str, float]] | None:
     job = BlackboxJob.model_validate(yaml.safe_load((run / "config.yaml").read_text()))
     applied = (json.loads((run / "metrics.json").read_text())["metrics"].get("prior_correction") or {}).get("tau", 0.0)
     victim = resolve_victim(job.victim, card=job.card, output_mode=job.output_mode)
-    yard = yardstick(victim, job.test_data, run.parent / AUDIT_QUERIES, size=job.test_size, seed=job.test_seed)
-    logits, labels = predict(load_model(run / "student.safetensors"), yard.test_set)
-    paid = paid_targets(run, logits.shape[1])
+    paid = paid_targets(run, victim.oracle.num_classes)  # first: an emptied ledger needs no student or yardstick
     if paid is None:
         return None
     prior = transfer_prior(paid)
+    yard = yardstick(victim, job.test_data, run.parent / AUDIT_QUERIES, size=job.test_size, seed=job.test_seed)
+    logits, labels = predict(load_model(run / "student.safetensors"), yard.test_set)
     logits = logits.float() - prior_shift(prior, applied)  # the student as trained
     return [{"tau": tau, **measure_logits(logits + prior_shift(prior, tau), labels, yard.test_set, yard.victim_logits)}
             for tau in taus]
