@@ -96,6 +96,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "class_only": ("embeddings", {"pool": {"mix": {"class": 1.0}}}),
     # half of the pool drawn from the prior itself (no_search's clips), half around the searched embeddings
     "mix_prior_0.5": ("embeddings", {"pool": {"mix": {"class": 0.2, "boundary": 0.2, "history": 0.1, "prior": 0.5}}}),
+    "mixup_0.5": ("embeddings", {"pool": {"mixup": 0.5}}),  # half the rendered pool clips blended pixel-wise
+    "mixup_0.25": ("embeddings", {"pool": {"mixup": 0.25}}),
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
     "search_uncapped": ("embeddings", {"search": {"max_iters": None}}),  # search up to `fraction` of any budget
     "static": ("embeddings", {"motion": {"static": True}}),

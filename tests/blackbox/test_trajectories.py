@@ -163,3 +163,23 @@ def test_pool_augmentation_is_the_documented_jitter_bit_for_bit_and_leaves_its_i
                 + torch.randn(clips.shape, generator=g) * 0.1 * 0.3).clamp(0, 1)
     assert torch.equal(out, expected) and torch.equal(clips, before)
     assert not torch.equal(out, clips) and augment(clips, 0.0, g) is clips
+
+
+
+def test_pool_mixup_blends_a_share_of_the_clips_with_partners_of_the_batch_and_their_aims_alike():
+    from vidsteal.attacks.blackbox.pool import mixup
+    g = torch.Generator().manual_seed(0)
+    clips, aims = torch.rand(64, 3, 4, 8, 8), torch.eye(64)  # one class per clip: a blended aim names the partner
+    out, blended = mixup(clips, aims, 0.5, g)
+    assert torch.allclose(blended.sum(1), torch.ones(64))
+    mixed = 0
+    for i in range(64):
+        lam = 1 - blended[i, i]
+        if lam < 1e-6:  # untouched (or blended with itself)
+            assert torch.equal(out[i], clips[i])
+            continue
+        j = int(torch.where(torch.arange(64) == i, 0.0, blended[i]).argmax())
+        assert torch.allclose(out[i], (1 - lam) * clips[i] + lam * clips[j], atol=1e-5)
+        mixed += 1
+    assert 16 < mixed < 48
+    assert mixup(clips, aims, 0.0, g)[0] is clips  # off: no copy, no random draw

@@ -46,7 +46,7 @@ from vidsteal.attacks.blackbox.class_embedding import (
 )
 from vidsteal.attacks.blackbox.elites import EliteArchive
 from vidsteal.attacks.blackbox.guide import guide_blocks
-from vidsteal.attacks.blackbox.pool import KINDS, PoolConfig, augment, rare_first
+from vidsteal.attacks.blackbox.pool import KINDS, PoolConfig, augment, mixup, rare_first
 from vidsteal.attacks.blackbox.samples import save_strips
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.trajectories import MotionConfig
@@ -270,6 +270,7 @@ class EmbeddingAttack(BlackboxAttack):
         with torch.no_grad():
             clips = self.emb.render(theta, noise)
         clips = augment(clips, cfg.augment, self.rng)
+        clips, intended = mixup(clips, intended, cfg.mixup, self.rng)
         order = torch.arange(want)
         if cfg.select != "none":
             probs = session.learner.probs(clips, frames=frames, mixed=True)

@@ -35,6 +35,9 @@ class PoolConfig(BaseConfig):
         "(distill.train_frames; a per-frame student trained on 1 frame scores 1, T times cheaper), all, or this many "
         "(per-frame students only)")
     augment: float = Field(0.2, ge=0, description="photometric jitter strength (brightness/contrast/colour/noise)")
+    mixup: float = Field(0.0, ge=0, le=1, description="share of the rendered pool clips blended pixel-wise with "
+                         "another clip of the same step (weight ~ U(0, 1)) before selection; the victim labels the "
+                         "blend (0 = off)")
     allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
                                                  "uniformly, or weighted 1/(1 + times the victim answered it so "
                                                  "far), toward the classes the transfer set lacks")
@@ -74,6 +77,23 @@ def augment(clips: torch.Tensor, strength: float, g: torch.Generator) -> torch.T
     # ((clips - mean) * contrast + mean + bright) * gain + noise, in place: the same roundings, ~40% less time
     out = (clips - mean).mul_(contrast).add_(mean).add_(bright).mul_(gain)
     return out.add_(torch.randn(clips.shape, generator=g).mul_(0.1).mul_(strength)).clamp_(0, 1)
+
+
+def mixup(clips: torch.Tensor, intended: torch.Tensor, share: float, g: torch.Generator
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blend a random ``share`` of the clips with a random partner of the batch, pixel-wise (input mixup): clips
+    between the prior's modes, which no embedding draws; ``intended`` (the aims) blends with the same weights."""
+    if share <= 0:
+        return clips, intended
+    n = clips.shape[0]
+    picked = (torch.rand(n, generator=g) < share).nonzero().flatten()
+    partner = torch.randint(0, n, (picked.numel(),), generator=g)
+    lam = torch.rand(picked.numel(), generator=g)
+    clips, intended = clips.clone(), intended.clone()
+    w = lam.view(-1, 1, 1, 1, 1)
+    clips[picked] = (1 - w) * clips[picked] + w * clips[partner]
+    intended[picked] = (1 - lam.view(-1, 1)) * intended[picked] + lam.view(-1, 1) * intended[partner]
+    return clips, intended
 
 
 def rare_first(probs: torch.Tensor, answered: torch.Tensor, n: int) -> torch.Tensor:
