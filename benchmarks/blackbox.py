@@ -98,6 +98,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mix_prior_0.5": ("embeddings", {"pool": {"mix": {"class": 0.2, "boundary": 0.2, "history": 0.1, "prior": 0.5}}}),
     "mixup_0.5": ("embeddings", {"pool": {"mixup": 0.5}}),  # half the rendered pool clips blended pixel-wise
     "mixup_0.25": ("embeddings", {"pool": {"mixup": 0.25}}),
+    "mixup_1": ("embeddings", {"pool": {"mixup": 1.0}}),
+    "noise_mixup_0.5": ("noise", {"render": "motion", "mixup": 0.5, **UNCORRECTED}),  # the floor with the same blends
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
     "search_uncapped": ("embeddings", {"search": {"max_iters": None}}),  # search up to `fraction` of any budget
     "static": ("embeddings", {"motion": {"static": True}}),
@@ -147,6 +149,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # guide steers more blocks toward the classes the transfer set lacks
     "c2_guide_z1_c1_rare": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
                                                     "guide_latents": True, "guide_clips": 1, "allocate": "rare"}}),
+    # ... and half the rendered pool clips blended pixel-wise (pool.mixup)
+    "c2_guide_z1_c1_mixup": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
+                                                     "guide_latents": True, "guide_clips": 1, "mixup": 0.5}}),
     # the student's weight decay (AdamW; default 0.01): does a stronger pull to zero transfer better to real clips?
     "wd_0.1": ("embeddings", {"distill": {"weight_decay": 0.1}}),
     "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),

@@ -9,12 +9,14 @@ from vidsteal.pipeline.blackbox import run_blackbox
 
 @pytest.mark.parametrize("method,extra", [
     ("noise", {}),
+    ("noise", {"render": "motion", "mixup": 0.5}),
     ("dfme", {}),
     ("embeddings", {}),
     ("embeddings", {"search": {"mode": "gradient", "grad_clips": 2}}),
     ("embeddings", {"prior": {"generator": "test_dcgan", "clips_per_image": 4, "precision": "bf16"}}),
     ("embeddings", {"pool": {"select": "disagreement", "mix": {"boundary": 1.0}}, "motion": {"static": True}}),
     ("embeddings", {"pool": {"select": "none"}}),  # the default is rare: pay for every clip rendered too
+    ("embeddings", {"pool": {"mixup": 0.5}}),
 ])
 def test_budget_is_spent_exactly(make_job, tmp_path, method, extra):
     budget = 157  # odd on purpose: no attack batch divides it

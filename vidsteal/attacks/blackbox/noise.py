@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from vidsteal.attacks.blackbox.pool import mixup
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips
 from vidsteal.attacks.registry import register_attack
@@ -30,6 +31,8 @@ class NoiseAttackConfig(BlackboxConfig):
     motion: MotionConfig = Field(default_factory=MotionConfig, description="the renderer (as the embedding method's)")
     motion_std: float = Field(1.0, ge=0, description="std of the raw motion parameters (the embedding method's "
                                                      "init_motion)")
+    mixup: float = Field(0.0, ge=0, le=1, description="share of the clips blended pixel-wise with another of the "
+                         "step before they are paid (the embedding method's pool.mixup; 0 = off)")
 
 
 def noise_fields(n: int, size: int, scales: tuple[int, ...], g: torch.Generator, per_clip: int = 2) -> torch.Tensor:
@@ -75,9 +78,10 @@ class NoiseAttack(BlackboxAttack):
     def step(self, session: Session) -> None:
         cfg, n = self.config, min(self.config.batch, session.remaining)
         if cfg.render == "motion":
-            session.pay(moving_noise_clips(n, session.frames, session.size, cfg, self.rng))
+            clips = moving_noise_clips(n, session.frames, session.size, cfg, self.rng)
         else:
-            session.pay(noise_clips(n, session.frames, session.size, cfg.scales, self.rng))
+            clips = noise_clips(n, session.frames, session.size, cfg.scales, self.rng)
+        session.pay(mixup(clips, torch.zeros(n, 1), cfg.mixup, self.rng)[0])
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return {"rng": self.rng.get_state()}, {}
