@@ -99,6 +99,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mixup_0.5": ("embeddings", {"pool": {"mixup": 0.5}}),  # half the rendered pool clips blended pixel-wise
     "mixup_0.25": ("embeddings", {"pool": {"mixup": 0.25}}),
     "mixup_1": ("embeddings", {"pool": {"mixup": 1.0}}),
+    "no_search_mixup_0.5": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 1.0}, "mixup": 0.5}}),
     "noise_mixup_0.5": ("noise", {"render": "motion", "mixup": 0.5, **UNCORRECTED}),  # the floor with the same blends
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
     "search_uncapped": ("embeddings", {"search": {"max_iters": None}}),  # search up to `fraction` of any budget
