@@ -99,6 +99,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mixup_0.5": ("embeddings", {"pool": {"mixup": 0.5}}),  # half the rendered pool clips blended pixel-wise
     "mixup_0.25": ("embeddings", {"pool": {"mixup": 0.25}}),
     "mixup_1": ("embeddings", {"pool": {"mixup": 1.0}}),
+    # the searched samples' motion coordinates redrawn from the prior (a class's clips otherwise all move alike)
+    "free_motion": ("embeddings", {"pool": {"free_motion": 1.0}}),
+    "free_motion_0.5": ("embeddings", {"pool": {"free_motion": 0.5}}),
     "no_search_mixup_0.5": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 1.0}, "mixup": 0.5}}),
     "noise_mixup_0.5": ("noise", {"render": "motion", "mixup": 0.5, **UNCORRECTED}),  # the floor with the same blends
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),

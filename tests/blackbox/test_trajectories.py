@@ -183,3 +183,24 @@ def test_pool_mixup_blends_a_share_of_the_clips_with_partners_of_the_batch_and_t
         mixed += 1
     assert 16 < mixed < 48
     assert mixup(clips, aims, 0.0, g)[0] is clips  # off: no copy, no random draw
+
+
+@pytest.mark.parametrize("free", [0.0, 1.0])
+def test_free_motion_redraws_the_searched_samples_motion_and_keeps_their_look(free):
+    from types import SimpleNamespace
+
+    from vidsteal.attacks.registry import create_attack
+
+    attack = create_attack("embeddings", {"pool": {"mix": {"class": 0.5, "prior": 0.5}, "spread": 0.0,
+                                                   "free_motion": free}})
+    k, look, km = 3, 4, 5
+    theta = torch.randn(k, look + km)
+    attack.rng = torch.Generator().manual_seed(0)
+    attack.emb = SimpleNamespace(num_classes=k, theta=theta, kc=look, kl=0, km=km)
+    attack.search = SimpleNamespace(history=torch.zeros(0))
+    attack._prior_embeddings = lambda n: torch.full((n, look + km), 7.0)  # marks the prior samples
+    rows, _, _ = attack._pool_embeddings(400, torch.zeros(k))
+    searched = rows[:, 0] != 7.0
+    assert 100 < int(searched.sum()) < 300 and (rows[~searched] == 7.0).all()  # prior samples untouched
+    aimed = [int((theta[:, :look] == row[:look]).all(1).nonzero()) for row in rows[searched]]
+    assert torch.equal(rows[searched, look:] == theta[aimed, look:], torch.full((int(searched.sum()), km), free == 0))

@@ -26,6 +26,8 @@ far (expected ``1 / (1 + count)`` of the predicted class): a victim that files m
 (a catch-all) otherwise leaves the other classes with almost no answers. The student scores each candidate on
 the frames it trains on (``pool.score_frames=train``): one frame for the per-frame students of the demo, so the
 selection costs a fraction of a student step instead of T frames' forward passes per candidate.
+``pool.free_motion`` redraws the motion coordinates of a share of the searched samples from the prior: otherwise
+every class sample of a class moves as its searched embedding does (the class spread acts on appearance only).
 ``pool.allocate=rare`` aims pool samples at classes in inverse proportion to how often the victim has answered them.
 ``pool.guide_steps`` first steers every candidate block through the student toward the class it aims at
 (:mod:`~vidsteal.attacks.blackbox.guide`; student compute only, no queries).
@@ -338,6 +340,12 @@ class EmbeddingAttack(BlackboxAttack):
             elif name == "elite":  # the archive exists exactly when the mix names elite
                 theta[sel], z0, z1 = self._mutants(a[sel])
                 keys = ((kind == i), z0, z1)
+        if cfg.free_motion > 0 and self.emb.km:  # prior samples draw their motion from the prior already
+            free = torch.rand(n, generator=self.rng) < cfg.free_motion
+            if "prior" in names:
+                free &= kind != names.index("prior")
+            motion = torch.randn(int(free.sum()), self.emb.km, generator=self.rng) * self.config.prior.init_motion
+            theta[free, cls_lat:] = motion
         return theta, intended, keys
 
     def _mutants(self, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -38,6 +38,10 @@ class PoolConfig(BaseConfig):
     mixup: float = Field(0.0, ge=0, le=1, description="share of the rendered pool clips blended pixel-wise with "
                          "another clip of the same step (weight ~ U(0, 1)) before selection; the victim labels the "
                          "blend (0 = off)")
+    free_motion: float = Field(0.0, ge=0, le=1, description="share of the searched-embedding samples (class, "
+                               "boundary, history, elite) whose motion coordinates are drawn afresh from the prior, "
+                               "as prior samples' are, so a class's clips do not all move alike (0 = keep the "
+                               "searched motion)")
     allocate: Literal["uniform", "rare"] = Field("uniform", description="which class each pool sample aims at: "
                                                  "uniformly, or weighted 1/(1 + times the victim answered it so "
                                                  "far), toward the classes the transfer set lacks")
