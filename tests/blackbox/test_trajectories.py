@@ -165,7 +165,6 @@ def test_pool_augmentation_is_the_documented_jitter_bit_for_bit_and_leaves_its_i
     assert not torch.equal(out, clips) and augment(clips, 0.0, g) is clips
 
 
-
 def test_pool_mixup_blends_a_share_of_the_clips_with_partners_of_the_batch_and_their_aims_alike():
     from vidsteal.attacks.blackbox.pool import mixup
     g = torch.Generator().manual_seed(0)
@@ -182,7 +181,8 @@ def test_pool_mixup_blends_a_share_of_the_clips_with_partners_of_the_batch_and_t
         assert torch.allclose(out[i], (1 - lam) * clips[i] + lam * clips[j], atol=1e-5)
         mixed += 1
     assert 16 < mixed < 48
-    assert mixup(clips, aims, 0.0, g)[0] is clips  # off: no copy, no random draw
+    state = g.get_state()
+    assert mixup(clips, aims, 0.0, g)[0] is clips and torch.equal(g.get_state(), state)  # off: no copy, no draw
 
 
 @pytest.mark.parametrize("free", [0.0, 1.0])

@@ -40,7 +40,7 @@ class PoolConfig(BaseConfig):
     # Fashion-MNIST victim (10k, test, 3 seeds) 55.9 vs 59.9: not generic, so off by default (README, session 23).
     mixup: float = Field(0.0, ge=0, le=1, description="share of the rendered pool clips blended pixel-wise with "
                          "another clip of the same step (weight ~ U(0, 1)) before selection; the victim labels the "
-                         "blend (0 = off)")
+                         "blend (0 = off; with the elite kind, a blend's score is credited to its first clip)")
     # free_motion 1 on val (3D pair, 10k, seeds 0-2): 28.8 vs 29.0%: the searched motion is not what holds the 3D
     # student back (session 23), so off.
     free_motion: float = Field(0.0, ge=0, le=1, description="share of the searched-embedding samples (class, "
@@ -99,7 +99,7 @@ def mixup(clips: torch.Tensor, intended: torch.Tensor, share: float, g: torch.Ge
     partner = torch.randint(0, n, (picked.numel(),), generator=g)
     lam = torch.rand(picked.numel(), generator=g)
     clips, intended = clips.clone(), intended.clone()
-    w = lam.view(-1, 1, 1, 1, 1)
+    w = lam.view(-1, *[1] * (clips.dim() - 1))
     clips[picked] = (1 - w) * clips[picked] + w * clips[partner]
     intended[picked] = (1 - lam.view(-1, 1)) * intended[picked] + lam.view(-1, 1) * intended[partner]
     return clips, intended
