@@ -83,6 +83,8 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 EYE = {"prior": {"generator": "eye_dcgan"}}
 SPRITE = {"motion": {"layout": "sprite"}}
 RICH = {"prior": {"generator_kwargs": {"rich": True}}}
+# one guide step (lr 0.5, latents too) with 2 candidates per paid clip: the 100k runs' guide and its variants
+C2_GUIDE_Z1 = {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5, "guide_latents": True}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "eye_sprite": ("embeddings", {**EYE, **SPRITE}),  # the defaults before: eye DCGAN sprites, blurred scene
     "eye_frame": ("embeddings", EYE),  # the eye DCGAN in the frame layout: what the prior alone changes
@@ -105,7 +107,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # val 3D 10k 28.8 vs 29.0: not adopted
     "free_motion": ("embeddings", {"pool": {"free_motion": 1.0}}),
     "free_motion_0.5": ("embeddings", {"pool": {"free_motion": 0.5}}),
-    "no_search_mixup_0.5": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 1.0}, "mixup": 0.5}}),
+    "no_search_mixup_0.5": ("embeddings", {**NO_SEARCH, "pool": {**NO_SEARCH["pool"], "mixup": 0.5}}),
     "noise_mixup_0.5": ("noise", {"render": "motion", "mixup": 0.5, **UNCORRECTED}),  # the floor with the same blends
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
     "search_uncapped": ("embeddings", {"search": {"max_iters": None}}),  # search up to `fraction` of any budget
@@ -145,20 +147,15 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # with 2 candidates per paid clip (the 100k runs' setting, for their 30-minute limit)
     "c2_guide_z2": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 2, "guide_lr": 0.25,
                                             "guide_latents": True}}),
-    "c2_guide_z1": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
-                                            "guide_latents": True}}),
+    "c2_guide_z1": ("embeddings", {"pool": C2_GUIDE_Z1}),
     # ... the guide's loss on 1 (2) of each block's 4 clips, for the 100k time limit (1 clip: ~0.6x the guide's time)
-    "c2_guide_z1_c1": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
-                                               "guide_latents": True, "guide_clips": 1}}),
-    "c2_guide_z1_c2": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
-                                               "guide_latents": True, "guide_clips": 2}}),
+    "c2_guide_z1_c1": ("embeddings", {"pool": {**C2_GUIDE_Z1, "guide_clips": 1}}),
+    "c2_guide_z1_c2": ("embeddings", {"pool": {**C2_GUIDE_Z1, "guide_clips": 2}}),
     # ... with the pool's aims drawn toward the classes the victim has answered least (pool.allocate=rare), so the
     # guide steers more blocks toward the classes the transfer set lacks
-    "c2_guide_z1_c1_rare": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
-                                                    "guide_latents": True, "guide_clips": 1, "allocate": "rare"}}),
+    "c2_guide_z1_c1_rare": ("embeddings", {"pool": {**C2_GUIDE_Z1, "guide_clips": 1, "allocate": "rare"}}),
     # ... and half the rendered pool clips blended pixel-wise (pool.mixup)
-    "c2_guide_z1_c1_mixup": ("embeddings", {"pool": {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5,
-                                                     "guide_latents": True, "guide_clips": 1, "mixup": 0.5}}),
+    "c2_guide_z1_c1_mixup": ("embeddings", {"pool": {**C2_GUIDE_Z1, "guide_clips": 1, "mixup": 0.5}}),
     # the student's weight decay (AdamW; default 0.01): does a stronger pull to zero transfer better to real clips?
     "wd_0.1": ("embeddings", {"distill": {"weight_decay": 0.1}}),
     "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),
