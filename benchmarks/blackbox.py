@@ -160,6 +160,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "wd_0.1": ("embeddings", {"distill": {"weight_decay": 0.1}}),
     "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
+    # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
+    "objects_1": ("embeddings", {"prior": {"generator_kwargs": {"objects": 1}}}),
+    "leaves_4": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 4}}}),  # fewer leaves, no objects: control
+    "objects_1_of_4": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 4, "objects": 1}}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

@@ -16,6 +16,10 @@
   descriptors do), holes (annular leaves, of any inner radius), a duty cycle on the two-colour textures (from thin
   lines or dots to thick bands), and a textured background. Its extra latent entries come after the plain ones,
   so ``rich=False`` (the default) renders exactly what it always did.
+  ``objects=k`` makes the front ``k`` leaves *objects*, as in object-centric photographs and clips (ImageNet,
+  Kinetics: the subject near the middle, mostly whole, over a scene): centres within the middle 35% of the frame
+  each way, a medium size, never the specks the depth ramp gives front leaves; the other leaves are the scene.
+  The latent is the same, so ``objects=0`` (the default) renders exactly the plain model.
 - ``mixed``: several registered priors behind one interface (by default the two offline DCGANs and dead leaves).
   The class vector carries each prior's class coordinates plus one selector coordinate per prior; an image is drawn
   by the prior whose selector is largest, so a class embedding (and its search) can move between priors.
@@ -54,9 +58,11 @@ class DeadLeaves(ImageGenerator):
 
     draws_any_size = True
 
-    def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False) -> None:
+    def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0) -> None:
         super().__init__()
-        self.leaves, self.size, self.seed, self.rich = leaves, size, seed, rich
+        if not 0 <= objects <= leaves:
+            raise ValueError(f"objects must be between 0 and leaves ({leaves}), got {objects}")
+        self.leaves, self.size, self.seed, self.rich, self.objects = leaves, size, seed, rich, objects
         self.z_dim, self.class_dim = leaves * LEAF_PARAMS + BACKGROUND_PARAMS, STYLE_DIMS
         if rich:
             self.z_dim += leaves * RICH_LEAF_PARAMS + RICH_BACKGROUND_PARAMS
@@ -88,13 +94,18 @@ class DeadLeaves(ImageGenerator):
             return t.view(n, 1, 1, 1)
 
         q = style
+        scene = self.leaves - self.objects
         for i in range(self.leaves):  # back to front: later leaves occlude earlier ones, and are smaller
             p = leaf[:, i]
-            depth = 1.0 - 2.0 * i / max(self.leaves - 1, 1)  # +1 at the back .. -1 at the front
-            radius = 0.08 + 0.6 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4] + depth)
+            if i < scene:
+                depth = 1.0 - 2.0 * i / max(scene - 1, 1)  # +1 at the back .. -1 at the front
+                radius = 0.08 + 0.6 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4] + depth)
+                reach = 1.0
+            else:  # an object: whole, near the middle, medium-sized
+                radius, reach = 0.2 + 0.25 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4]), 0.35
             aspect = torch.exp(0.4 * torch.tanh(p[:, 3] + q[:, 6]))
             angle, expo = math.pi * torch.tanh(p[:, 4]), px(0.8 + 5.0 * torch.sigmoid(p[:, 5] + q[:, 5]))
-            dx, dy = x - px(torch.tanh(p[:, 0])), y - px(torch.tanh(p[:, 1]))
+            dx, dy = x - px(reach * torch.tanh(p[:, 0])), y - px(reach * torch.tanh(p[:, 1]))
             cos, sin = px(torch.cos(angle)), px(torch.sin(angle))
             u, v = dx * cos + dy * sin, -dx * sin + dy * cos
             dist = ((u / px(radius * aspect)).abs().clamp(min=1e-4) ** expo
@@ -202,9 +213,10 @@ class MixedPrior(ImageGenerator):
 
 
 @register_generator()
-def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False) -> DeadLeaves:
-    """Procedural dead-leaves prior (no data, no download); ``rich`` adds outlines, holes, duty and scene texture."""
-    return DeadLeaves(leaves, size, seed, rich)
+def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0) -> DeadLeaves:
+    """Procedural dead-leaves prior (no data, no download); ``rich`` adds outlines, holes, duty and scene texture;
+    ``objects`` front leaves become centred, whole objects over the scene."""
+    return DeadLeaves(leaves, size, seed, rich, objects)
 
 
 @register_generator()
