@@ -83,6 +83,7 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 EYE = {"prior": {"generator": "eye_dcgan"}}
 SPRITE = {"motion": {"layout": "sprite"}}
 RICH = {"prior": {"generator_kwargs": {"rich": True}}}
+OBJECTS = {"prior": {"generator_kwargs": {"leaves": 4, "objects": 1}}}  # 3 scene leaves, 1 object in front
 # one guide step (lr 0.5, latents too) with 2 candidates per paid clip: the 100k runs' guide and its variants
 C2_GUIDE_Z1 = {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5, "guide_latents": True}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -163,7 +164,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
     "objects_1": ("embeddings", {"prior": {"generator_kwargs": {"objects": 1}}}),
     "leaves_4": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 4}}}),  # fewer leaves, no objects: control
-    "objects_1_of_4": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 4, "objects": 1}}}),
+    "objects_1_of_4": ("embeddings", OBJECTS),
+    "no_search_objects_1_of_4": ("embeddings", {**NO_SEARCH, **OBJECTS}),  # keys disjoint: search, pool | prior
+    "objects_2_of_6": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 6, "objects": 2}}}),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

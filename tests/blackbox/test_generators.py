@@ -145,6 +145,37 @@ def test_rich_dead_leaves_add_outlines_holes_and_scene_texture_after_the_plain_l
     assert torch.allclose(hole[0][:, ring[0], ring[1]], no_hole[0][:, ring[0], ring[1]], atol=1e-3)
 
 
+def _front_leaf_footprints(gen, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centroid (x, y in [-1, 1]) and area share of each image's front leaf: the pixels that change when only its
+    colour flips (texture off)."""
+    z = gen.sample_z(n, torch.Generator().manual_seed(5))
+    front = (gen.leaves - 1) * 13
+    z[:, front + 9] = -9.0  # no texture
+    c = gen.one_hot(torch.arange(n) % 8)
+    z[:, front + 6:front + 9] = 3.0
+    light = gen(z, c)
+    z[:, front + 6:front + 9] = -3.0
+    mask = ((light - gen(z, c)).abs().amax(1) > 0.5).float()  # (n, S, S)
+    coords = torch.linspace(-1, 1, gen.size)
+    area = mask.sum((1, 2)).clamp(min=1)
+    centre = torch.stack([(mask * coords.view(1, 1, -1)).sum((1, 2)) / area,
+                          (mask * coords.view(1, -1, 1)).sum((1, 2)) / area], 1)
+    return centre, mask.mean((1, 2))
+
+
+def test_object_leaves_sit_whole_near_the_middle_and_are_larger_than_the_plain_front_leaves():
+    plain = create_generator("dead_leaves", size=32, leaves=4)
+    objects = create_generator("dead_leaves", size=32, leaves=4, objects=1)
+    assert objects.z_dim == plain.z_dim and objects.class_dim == plain.class_dim  # the same latent
+    _check(objects, n=4)
+    (c_plain, a_plain), (c_obj, a_obj) = _front_leaf_footprints(plain), _front_leaf_footprints(objects)
+    assert c_obj.abs().max() < 0.45 and c_plain.abs().max() > 0.6  # near the middle; plain ones anywhere
+    assert 0.05 < a_obj.median() < 0.5 and a_obj.median() > 1.5 * a_plain.median()
+    assert (a_obj > 0.02).all()  # never a speck
+    with pytest.raises(ValueError, match="objects"):
+        create_generator("dead_leaves", leaves=2, objects=3)
+
+
 @pytest.mark.parametrize("frames", [1, 3, 8])
 def test_dfmes_clip_generator_makes_clips_of_any_length_images_included(frames):
     from vidsteal.models.generators.dfme import ClipGenerator
