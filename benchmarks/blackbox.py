@@ -164,6 +164,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
     "objects_1": ("embeddings", {"prior": {"generator_kwargs": {"objects": 1}}}),
     "leaves_4": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 4}}}),  # fewer leaves, no objects: control
+    "leaves_2": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 2}}}),
+    "leaves_3": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 3}}}),
+    "leaves_6": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 6}}}),
+    "no_search_leaves_4": ("embeddings", {**NO_SEARCH, "prior": {"generator_kwargs": {"leaves": 4}}}),
     "objects_1_of_4": ("embeddings", OBJECTS),
     "no_search_objects_1_of_4": ("embeddings", {**NO_SEARCH, **OBJECTS}),  # keys disjoint: search, pool | prior
     "objects_2_of_6": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 6, "objects": 2}}}),
