@@ -168,6 +168,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "leaves_3": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 3}}}),
     "leaves_6": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 6}}}),
     "no_search_leaves_4": ("embeddings", {**NO_SEARCH, "prior": {"generator_kwargs": {"leaves": 4}}}),
+    "no_search_leaves_3": ("embeddings", {**NO_SEARCH, "prior": {"generator_kwargs": {"leaves": 3}}}),
     "objects_1_of_4": ("embeddings", OBJECTS),
     "no_search_objects_1_of_4": ("embeddings", {**NO_SEARCH, **OBJECTS}),  # keys disjoint: search, pool | prior
     "objects_2_of_6": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 6, "objects": 2}}}),
