@@ -82,8 +82,15 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 # The defaults (dead-leaves prior, frame layout) won there over the earlier ones, still here by name.
 EYE = {"prior": {"generator": "eye_dcgan"}}
 SPRITE = {"motion": {"layout": "sprite"}}
-RICH = {"prior": {"generator_kwargs": {"rich": True}}}
-OBJECTS = {"prior": {"generator_kwargs": {"leaves": 4, "objects": 1}}}  # 3 scene leaves, 1 object in front
+
+
+def dead_leaves(**kwargs: Any) -> dict[str, Any]:
+    """The dead-leaves prior (the default) with these keyword arguments (10 leaves unless given)."""
+    return {"prior": {"generator": "dead_leaves", "generator_kwargs": kwargs}}
+
+
+RICH = dead_leaves(rich=True)
+OBJECTS = dead_leaves(leaves=4, objects=1)  # 3 scene leaves, 1 object in front
 # one guide step (lr 0.5, latents too) with 2 candidates per paid clip: the 100k runs' guide and its variants
 C2_GUIDE_Z1 = {"candidates": 2.0, "guide_steps": 1, "guide_lr": 0.5, "guide_latents": True}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -162,16 +169,16 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "wd_0.3": ("embeddings", {"distill": {"weight_decay": 0.3}}),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
-    "objects_1": ("embeddings", {"prior": {"generator_kwargs": {"objects": 1}}}),
-    "leaves_4": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 4}}}),  # fewer leaves, no objects: control
-    "leaves_2": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 2}}}),
-    "leaves_3": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 3}}}),
-    "leaves_6": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 6}}}),
-    "no_search_leaves_4": ("embeddings", {**NO_SEARCH, "prior": {"generator_kwargs": {"leaves": 4}}}),
-    "no_search_leaves_3": ("embeddings", {**NO_SEARCH, "prior": {"generator_kwargs": {"leaves": 3}}}),
+    "objects_1": ("embeddings", dead_leaves(objects=1)),
+    "leaves_4": ("embeddings", dead_leaves(leaves=4)),  # fewer leaves, no objects: the objects' control
+    "leaves_2": ("embeddings", dead_leaves(leaves=2)),
+    "leaves_3": ("embeddings", dead_leaves(leaves=3)),
+    "leaves_6": ("embeddings", dead_leaves(leaves=6)),
+    "no_search_leaves_4": ("embeddings", {**NO_SEARCH, **dead_leaves(leaves=4)}),
+    "no_search_leaves_3": ("embeddings", {**NO_SEARCH, **dead_leaves(leaves=3)}),
     "objects_1_of_4": ("embeddings", OBJECTS),
     "no_search_objects_1_of_4": ("embeddings", {**NO_SEARCH, **OBJECTS}),  # keys disjoint: search, pool | prior
-    "objects_2_of_6": ("embeddings", {"prior": {"generator_kwargs": {"leaves": 6, "objects": 2}}}),
+    "objects_2_of_6": ("embeddings", dead_leaves(leaves=6, objects=2)),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}
