@@ -174,6 +174,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "leaves_2": ("embeddings", dead_leaves(leaves=2)),
     "leaves_3": ("embeddings", dead_leaves(leaves=3)),
     "leaves_6": ("embeddings", dead_leaves(leaves=6)),
+    "leaves_3_to_10": ("embeddings", dead_leaves(min_leaves=3)),  # per image 3 .. 10 leaves: sparse and cluttered
     "no_search_leaves_4": ("embeddings", {**NO_SEARCH, **dead_leaves(leaves=4)}),
     "no_search_leaves_3": ("embeddings", {**NO_SEARCH, **dead_leaves(leaves=3)}),
     "objects_1_of_4": ("embeddings", OBJECTS),

@@ -176,6 +176,23 @@ def test_object_leaves_sit_whole_near_the_middle_and_are_larger_than_the_plain_f
         create_generator("dead_leaves", leaves=2, objects=3)
 
 
+def test_a_varying_leaf_count_renders_each_image_as_the_model_with_that_many_leaves():
+    gen = create_generator("dead_leaves", size=24, leaves=6, min_leaves=2)
+    assert gen.z_dim == 6 * 13 + 8 + 1
+    z = gen.sample_z(64, torch.Generator().manual_seed(3))
+    c = gen.one_hot(torch.arange(64) % 8)
+    images = gen(z, c)
+    counts = (2 + (torch.special.ndtr(z[:, -1]) * 5).floor()).long()
+    assert set(counts.tolist()) == {2, 3, 4, 5, 6}  # every count occurs
+    for k in (2, 4, 6):
+        rows = (counts == k).nonzero().flatten()
+        fixed = create_generator("dead_leaves", size=24, leaves=k)
+        zk = torch.cat([z[rows, :k * 13], z[rows, 6 * 13:6 * 13 + 8]], 1)  # its leaves and background
+        assert torch.allclose(images[rows], fixed(zk, c[rows]), atol=1e-5)
+    with pytest.raises(ValueError, match="min_leaves"):
+        create_generator("dead_leaves", leaves=4, min_leaves=5)
+
+
 @pytest.mark.parametrize("frames", [1, 3, 8])
 def test_dfmes_clip_generator_makes_clips_of_any_length_images_included(frames):
     from vidsteal.models.generators.dfme import ClipGenerator

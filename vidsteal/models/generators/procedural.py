@@ -20,6 +20,9 @@
   Kinetics: the subject near the middle, mostly whole, over a scene): centres within the middle 35% of the frame
   each way, a medium size, never the specks the depth ramp gives front leaves; the other leaves are the scene.
   The latent is the same, so ``objects=0`` (the default) renders exactly the plain model.
+  ``min_leaves=m`` varies the clutter per image: each shows between ``m`` and ``leaves`` leaves (a count drawn
+  uniformly from one extra latent entry, the last), its depth ramp spanning the leaves it shows, so one prior
+  holds sparse scenes of a few large regions and cluttered ones alike (which suits a victim depends on its data).
 - ``mixed``: several registered priors behind one interface (by default the two offline DCGANs and dead leaves).
   The class vector carries each prior's class coordinates plus one selector coordinate per prior; an image is drawn
   by the prior whose selector is largest, so a class embedding (and its search) can move between priors.
@@ -58,15 +61,20 @@ class DeadLeaves(ImageGenerator):
 
     draws_any_size = True
 
-    def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0) -> None:
+    def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0,
+                 min_leaves: int | None = None) -> None:
         super().__init__()
         if not 0 <= objects <= leaves:
             raise ValueError(f"objects must be between 0 and leaves ({leaves}), got {objects}")
+        if min_leaves is not None and (objects or not 1 <= min_leaves <= leaves):
+            raise ValueError(f"min_leaves must be between 1 and leaves ({leaves}), without objects; got {min_leaves}")
         self.leaves, self.size, self.seed, self.rich, self.objects = leaves, size, seed, rich, objects
+        self.min_leaves = min_leaves
         self.z_dim, self.class_dim = leaves * LEAF_PARAMS + BACKGROUND_PARAMS, STYLE_DIMS
         if rich:
             self.z_dim += leaves * RICH_LEAF_PARAMS + RICH_BACKGROUND_PARAMS
             self.class_dim += RICH_STYLE_DIMS
+        self.z_dim += min_leaves is not None  # the leaf count's entry
         coords = torch.linspace(-1, 1, size)
         self.register_buffer("grid_y", coords.view(1, 1, size, 1).expand(1, 1, size, size).clone(), persistent=False)
         self.register_buffer("grid_x", coords.view(1, 1, 1, size).expand(1, 1, size, size).clone(), persistent=False)
@@ -80,6 +88,11 @@ class DeadLeaves(ImageGenerator):
     def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
         n = z.shape[0]
         style = torch.zeros(n, self.class_dim, dtype=z.dtype) if class_vector is None else class_vector.to(z.dtype)
+        shown = None  # leaves each image shows: all, or (with min_leaves) a count per image
+        if self.min_leaves is not None:
+            z, u = z[:, :-1], torch.special.ndtr(z[:, -1].detach().float())  # N(0, 1) -> U(0, 1)
+            span = self.leaves - self.min_leaves + 1
+            shown = (self.min_leaves + (u * span).floor().clamp(max=span - 1)).to(z.dtype)
         plain = self.leaves * LEAF_PARAMS
         leaf = z[:, :plain].view(n, self.leaves, LEAF_PARAMS)
         bg = z[:, plain:plain + BACKGROUND_PARAMS]
@@ -98,7 +111,8 @@ class DeadLeaves(ImageGenerator):
         for i in range(self.leaves):  # back to front: later leaves occlude earlier ones, and are smaller
             p = leaf[:, i]
             if i < scene:
-                depth = 1.0 - 2.0 * i / max(scene - 1, 1)  # +1 at the back .. -1 at the front
+                ramp = max(scene - 1, 1) if shown is None else (shown - 1).clamp(min=1)
+                depth = 1.0 - 2.0 * i / ramp  # +1 at the back .. -1 at the front
                 radius = 0.08 + 0.6 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4] + depth)
                 reach = 1.0
             else:  # an object: whole, near the middle, medium-sized
@@ -114,6 +128,8 @@ class DeadLeaves(ImageGenerator):
             if self.rich:
                 dist = dist / self._outline(extra[:, i], q, u, v, px)
             mask = torch.sigmoid((1 - dist) * sharp)  # (n, 1, S, S)
+            if shown is not None:
+                mask = mask * px((i < shown).to(z.dtype))
             if self.rich:  # a hole of inner radius 0 .. 0.85 (most leaves' holes are below a pixel)
                 inner = px(0.85 * torch.sigmoid(4 * extra[:, i, 8] + 2 * q[:, 17] - 3))
                 mask = mask * torch.sigmoid((dist - inner) * sharp)
@@ -213,10 +229,11 @@ class MixedPrior(ImageGenerator):
 
 
 @register_generator()
-def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0) -> DeadLeaves:
+def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0,
+                min_leaves: int | None = None) -> DeadLeaves:
     """Procedural dead-leaves prior (no data, no download); ``rich`` adds outlines, holes, duty and scene texture;
-    ``objects`` front leaves become centred, whole objects over the scene."""
-    return DeadLeaves(leaves, size, seed, rich, objects)
+    ``objects`` front leaves become centred, whole objects over the scene; ``min_leaves`` varies the count."""
+    return DeadLeaves(leaves, size, seed, rich, objects, min_leaves)
 
 
 @register_generator()
