@@ -79,13 +79,13 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # Ideas for clips that teach: name -> (method, overrides); embedding variants unless said. Measured on val; kept
 # only if they help there. A variant that changes the renderer has its noise twin, so the floor moves with it.
-# The defaults (dead-leaves prior, frame layout) won there over the earlier ones, still here by name.
+# The defaults (dead-leaves prior with 3-10 leaves, frame layout) won there over the earlier ones, still here by name.
 EYE = {"prior": {"generator": "eye_dcgan"}}
 SPRITE = {"motion": {"layout": "sprite"}}
 
 
 def dead_leaves(**kwargs: Any) -> dict[str, Any]:
-    """The dead-leaves prior (the default) with these keyword arguments (10 leaves unless given)."""
+    """The dead-leaves prior with these keyword arguments (10 leaves unless given; the default is varied_leaves)."""
     return {"prior": {"generator": "dead_leaves", "generator_kwargs": kwargs}}
 
 
@@ -170,11 +170,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
     "objects_1": ("embeddings", dead_leaves(objects=1)),
+    "leaves_10": ("embeddings", dead_leaves()),  # the default prior before varied_leaves (session 24)
+    "no_search_leaves_10": ("embeddings", {**NO_SEARCH, **dead_leaves()}),  # ... and the no-search row on it
     "leaves_4": ("embeddings", dead_leaves(leaves=4)),  # fewer leaves, no objects: the objects' control
     "leaves_2": ("embeddings", dead_leaves(leaves=2)),
     "leaves_3": ("embeddings", dead_leaves(leaves=3)),
     "leaves_6": ("embeddings", dead_leaves(leaves=6)),
-    "leaves_3_to_10": ("embeddings", dead_leaves(min_leaves=3)),  # per image 3 .. 10 leaves: sparse and cluttered
+    "leaves_3_to_10": ("embeddings", dead_leaves(min_leaves=3)),  # per image 3 .. 10 leaves (= varied_leaves)
     "no_search_leaves_4": ("embeddings", {**NO_SEARCH, **dead_leaves(leaves=4)}),
     "no_search_leaves_3": ("embeddings", {**NO_SEARCH, **dead_leaves(leaves=3)}),
     "objects_1_of_4": ("embeddings", OBJECTS),

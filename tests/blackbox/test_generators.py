@@ -29,7 +29,8 @@ def _check(gen, n: int = 2) -> torch.Tensor:
 
 
 def test_registry_lists_the_priors():
-    assert {"eye_dcgan", "face_dcgan", "biggan", "test_biggan", "test_dcgan"} <= set(list_generators())
+    assert {"eye_dcgan", "face_dcgan", "biggan", "test_biggan", "test_dcgan", "dead_leaves", "varied_leaves",
+            "mixed"} <= set(list_generators())
 
 
 @pytest.mark.skipif(not _installed("omniart_eye_generator"), reason="pip install omniart-eye-generator==0.1")
@@ -191,6 +192,8 @@ def test_a_varying_leaf_count_renders_each_image_as_the_model_with_that_many_lea
         assert torch.allclose(images[rows], fixed(zk, c[rows]), atol=1e-5)
     with pytest.raises(ValueError, match="min_leaves"):
         create_generator("dead_leaves", leaves=4, min_leaves=5)
+    varied = create_generator("varied_leaves", size=24)  # the black-box default: 3 to 10 leaves per image
+    assert (varied.leaves, varied.min_leaves, varied.z_dim) == (10, 3, 10 * 13 + 8 + 1)
 
 
 @pytest.mark.parametrize("frames", [1, 3, 8])

@@ -23,6 +23,7 @@
   ``min_leaves=m`` varies the clutter per image: each shows between ``m`` and ``leaves`` leaves (a count drawn
   uniformly from one extra latent entry, the last), its depth ramp spanning the leaves it shows, so one prior
   holds sparse scenes of a few large regions and cluttered ones alike (which suits a victim depends on its data).
+- ``varied_leaves``: the same model with 3 to 10 leaves per image (``min_leaves=3``): the black-box default.
 - ``mixed``: several registered priors behind one interface (by default the two offline DCGANs and dead leaves).
   The class vector carries each prior's class coordinates plus one selector coordinate per prior; an image is drawn
   by the prior whose selector is largest, so a class embedding (and its search) can move between priors.
@@ -234,6 +235,18 @@ def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = Fa
     """Procedural dead-leaves prior (no data, no download); ``rich`` adds outlines, holes, duty and scene texture;
     ``objects`` front leaves become centred, whole objects over the scene; ``min_leaves`` varies the count."""
     return DeadLeaves(leaves, size, seed, rich, objects, min_leaves)
+
+
+@register_generator()
+def varied_leaves(leaves: int = 10, min_leaves: int = 3, size: int = 64, seed: int = 0, rich: bool = False
+                  ) -> DeadLeaves:
+    """Dead leaves with 3 to 10 leaves per image, sparse scenes and clutter in one prior: the black-box default.
+
+    Chosen on the benchmark v2 val split (10k queries, seeds 0-2; session 24), with a victim we did not build held out
+    beside it: 3 to 10 leaves reached 33.3 vs 29.0% with 10 (3D student) and 36.6 vs 34.3% (per-frame CNN), every seed
+    higher, and 58.7 vs 59.9% on Fashion-MNIST (test, seeds within 8 points either way). 3 leaves on every image won
+    on val too (33.9 / 35.4%) but lost on Fashion-MNIST (46.5%): fit to our benchmark, not generic."""
+    return DeadLeaves(leaves, size, seed, rich, min_leaves=min_leaves)
 
 
 @register_generator()
