@@ -89,11 +89,14 @@ class DeadLeaves(ImageGenerator):
     def _generate(self, z: torch.Tensor, class_vector: torch.Tensor | None) -> torch.Tensor:
         n = z.shape[0]
         style = torch.zeros(n, self.class_dim, dtype=z.dtype) if class_vector is None else class_vector.to(z.dtype)
+        scene = self.leaves - self.objects  # leaves behind the objects
         shown = None  # leaves each image shows: all, or (with min_leaves) a count per image
+        ramp: float | torch.Tensor = max(scene - 1, 1)  # the depth ramp's length over the scene leaves
         if self.min_leaves is not None:
-            z, u = z[:, :-1], torch.special.ndtr(z[:, -1].detach().float())  # N(0, 1) -> U(0, 1)
+            z, uniform = z[:, :-1], torch.special.ndtr(z[:, -1].detach().float())  # N(0, 1) -> U(0, 1)
             span = self.leaves - self.min_leaves + 1
-            shown = (self.min_leaves + (u * span).floor().clamp(max=span - 1)).to(z.dtype)
+            shown = (self.min_leaves + (uniform * span).floor().clamp(max=span - 1)).to(z.dtype)
+            ramp = (shown - 1).clamp(min=1)
         plain = self.leaves * LEAF_PARAMS
         leaf = z[:, :plain].view(n, self.leaves, LEAF_PARAMS)
         bg = z[:, plain:plain + BACKGROUND_PARAMS]
@@ -108,11 +111,9 @@ class DeadLeaves(ImageGenerator):
             return t.view(n, 1, 1, 1)
 
         q = style
-        scene = self.leaves - self.objects
         for i in range(self.leaves):  # back to front: later leaves occlude earlier ones, and are smaller
             p = leaf[:, i]
             if i < scene:
-                ramp = max(scene - 1, 1) if shown is None else (shown - 1).clamp(min=1)
                 depth = 1.0 - 2.0 * i / ramp  # +1 at the back .. -1 at the front
                 radius = 0.08 + 0.6 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4] + depth)
                 reach = 1.0
