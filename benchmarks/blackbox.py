@@ -182,6 +182,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "objects_1_of_4": ("embeddings", OBJECTS),
     "no_search_objects_1_of_4": ("embeddings", {**NO_SEARCH, **OBJECTS}),  # keys disjoint: search, pool | prior
     "objects_2_of_6": ("embeddings", dead_leaves(leaves=6, objects=2)),
+    # per-image variety of two more statistics on top of 3 .. 10 leaves: every leaf's size (a near or far view) ...
+    "varied_scale_0.5": ("embeddings", dead_leaves(min_leaves=3, scale_spread=0.5)),
+    # ... and the texture amplitude (an image of flat regions, or one of patterns)
+    "varied_texture_2": ("embeddings", dead_leaves(min_leaves=3, texture_spread=2.0)),
+    "varied_scale_texture": ("embeddings", dead_leaves(min_leaves=3, scale_spread=0.5, texture_spread=2.0)),
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

@@ -23,6 +23,10 @@
   ``min_leaves=m`` varies the clutter per image: each shows between ``m`` and ``leaves`` leaves (a count drawn
   uniformly from one extra latent entry, the last), its depth ramp spanning the leaves it shows, so one prior
   holds sparse scenes of a few large regions and cluttered ones alike (which suits a victim depends on its data).
+  ``scale_spread=s`` and ``texture_spread=t`` vary two more statistics per image, each from one extra latent entry
+  ``e ~ N(0, 1)``: every leaf's radius times ``exp(s e)`` (a near or a far view of one scene), and ``t e`` added to
+  every leaf's texture amplitude logit (an image of flat regions, or one of patterns). Their entries come before the
+  leaf count's (layout: plain | rich | scale | texture | count), and a spread of 0 adds none.
 - ``varied_leaves``: the same model with 3 to 10 leaves per image (``min_leaves=3``): the black-box default.
 - ``mixed``: several registered priors behind one interface (by default the two offline DCGANs and dead leaves).
   The class vector carries each prior's class coordinates plus one selector coordinate per prior; an image is drawn
@@ -58,23 +62,27 @@ def two_colour(along: torch.Tensor, across: torch.Tensor, freq: torch.Tensor, ch
 
 class DeadLeaves(ImageGenerator):
     """Dead-leaves compositions (see module docstring); ``z_dim = leaves * 13 + 8``, ``class_dim = 16`` (with
-    ``rich``: ``leaves * 23 + 13`` and 20; ``min_leaves`` adds one latent entry, the leaf count)."""
+    ``rich``: ``leaves * 23 + 13`` and 20; ``min_leaves``, ``scale_spread`` and ``texture_spread`` add one latent entry
+    each)."""
 
     draws_any_size = True
 
     def __init__(self, leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0,
-                 min_leaves: int | None = None) -> None:
+                 min_leaves: int | None = None, scale_spread: float = 0.0, texture_spread: float = 0.0) -> None:
         super().__init__()
+        if scale_spread < 0 or texture_spread < 0:
+            raise ValueError(f"spreads must be >= 0, got scale {scale_spread}, texture {texture_spread}")
         if not 0 <= objects <= leaves:
             raise ValueError(f"objects must be between 0 and leaves ({leaves}), got {objects}")
         if min_leaves is not None and (objects or not 1 <= min_leaves <= leaves):
             raise ValueError(f"min_leaves must be between 1 and leaves ({leaves}), without objects; got {min_leaves}")
         self.leaves, self.size, self.seed, self.rich, self.objects = leaves, size, seed, rich, objects
-        self.min_leaves = min_leaves
+        self.min_leaves, self.scale_spread, self.texture_spread = min_leaves, scale_spread, texture_spread
         self.z_dim, self.class_dim = leaves * LEAF_PARAMS + BACKGROUND_PARAMS, STYLE_DIMS
         if rich:
             self.z_dim += leaves * RICH_LEAF_PARAMS + RICH_BACKGROUND_PARAMS
             self.class_dim += RICH_STYLE_DIMS
+        self.z_dim += (scale_spread > 0) + (texture_spread > 0)  # one entry per image-wide statistic
         self.z_dim += min_leaves is not None  # the leaf count's entry
         coords = torch.linspace(-1, 1, size)
         self.register_buffer("grid_y", coords.view(1, 1, size, 1).expand(1, 1, size, size).clone(), persistent=False)
@@ -97,6 +105,12 @@ class DeadLeaves(ImageGenerator):
             span = self.leaves - self.min_leaves + 1
             shown = (self.min_leaves + (uniform * span).floor().clamp(max=span - 1)).to(z.dtype)
             ramp = (shown - 1).clamp(min=1)
+        scale: float | torch.Tensor = 1.0  # every leaf's size, per image (a near or far view)
+        texture: float | torch.Tensor = 0.0  # the texture amplitude's logit, per image (flat or patterned scenes)
+        if self.texture_spread > 0:
+            z, texture = z[:, :-1], self.texture_spread * z[:, -1]
+        if self.scale_spread > 0:
+            z, scale = z[:, :-1], torch.exp(self.scale_spread * z[:, -1])
         plain = self.leaves * LEAF_PARAMS
         leaf = z[:, :plain].view(n, self.leaves, LEAF_PARAMS)
         bg = z[:, plain:plain + BACKGROUND_PARAMS]
@@ -115,10 +129,10 @@ class DeadLeaves(ImageGenerator):
             p = leaf[:, i]
             if i < scene:
                 depth = 1.0 - 2.0 * i / ramp  # +1 at the back .. -1 at the front
-                radius = 0.08 + 0.6 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4] + depth)
+                radius = (0.08 + 0.6 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4] + depth)) * scale
                 reach = 1.0
             else:  # an object: whole, near the middle, medium-sized
-                radius, reach = 0.2 + 0.25 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4]), 0.35
+                radius, reach = (0.2 + 0.25 * torch.sigmoid(0.8 * p[:, 2] + q[:, 4])) * scale, 0.35
             aspect = torch.exp(0.4 * torch.tanh(p[:, 3] + q[:, 6]))
             angle, expo = math.pi * torch.tanh(p[:, 4]), px(0.8 + 5.0 * torch.sigmoid(p[:, 5] + q[:, 5]))
             dx, dy = x - px(reach * torch.tanh(p[:, 0])), y - px(reach * torch.tanh(p[:, 1]))
@@ -137,7 +151,7 @@ class DeadLeaves(ImageGenerator):
                 mask = mask * torch.sigmoid((dist - inner) * sharp)
             colour = torch.sigmoid(3 * p[:, 6:9] + q[:, 0:3])  # ~ the whole RGB cube, saturated
             other = torch.sigmoid(-3 * p[:, 6:9] + q[:, 3:6])  # the texture's second colour
-            amp = px(torch.sigmoid(2 * p[:, 9] + q[:, 7]))
+            amp = px(torch.sigmoid(2 * p[:, 9] + q[:, 7] + texture))
             freq = px((2 + 10 * torch.sigmoid(p[:, 10] + q[:, 8])) / radius)
             phi = math.pi * torch.tanh(p[:, 11]) + q[:, 9]
             cphi, sphi = px(torch.cos(phi)), px(torch.sin(phi))
@@ -232,10 +246,11 @@ class MixedPrior(ImageGenerator):
 
 @register_generator()
 def dead_leaves(leaves: int = 10, size: int = 64, seed: int = 0, rich: bool = False, objects: int = 0,
-                min_leaves: int | None = None) -> DeadLeaves:
+                min_leaves: int | None = None, scale_spread: float = 0.0, texture_spread: float = 0.0) -> DeadLeaves:
     """Procedural dead-leaves prior (no data, no download); ``rich`` adds outlines, holes, duty and scene texture;
-    ``objects`` front leaves become centred, whole objects over the scene; ``min_leaves`` varies the count."""
-    return DeadLeaves(leaves, size, seed, rich, objects, min_leaves)
+    ``objects`` front leaves become centred, whole objects over the scene; ``min_leaves`` varies the count;
+    ``scale_spread`` / ``texture_spread`` vary the leaves' size / texture amplitude per image."""
+    return DeadLeaves(leaves, size, seed, rich, objects, min_leaves, scale_spread, texture_spread)
 
 
 @register_generator()
