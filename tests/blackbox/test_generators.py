@@ -146,10 +146,12 @@ def test_rich_dead_leaves_add_outlines_holes_and_scene_texture_after_the_plain_l
     assert torch.allclose(hole[0][:, ring[0], ring[1]], no_hole[0][:, ring[0], ring[1]], atol=1e-3)
 
 
-def _front_leaf_footprints(gen, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def _front_leaf_footprints(gen, n: int = 64, last: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Centroid (x, y in [-1, 1]) and area share of each image's front leaf: the pixels that change when only its
-    colour flips (texture off)."""
+    colour flips (texture off); ``last`` sets the latent's last entry in every image."""
     z = gen.sample_z(n, torch.Generator().manual_seed(5))
+    if last is not None:
+        z[:, -1] = last
     front = (gen.leaves - 1) * 13
     z[:, front + 9] = -9.0  # no texture
     c = gen.one_hot(torch.arange(n) % 8)
@@ -194,6 +196,35 @@ def test_a_varying_leaf_count_renders_each_image_as_the_model_with_that_many_lea
         create_generator("dead_leaves", leaves=4, min_leaves=5)
     varied = create_generator("varied_leaves", size=24)  # the black-box default: 3 to 10 leaves per image
     assert (varied.leaves, varied.min_leaves, varied.z_dim) == (10, 3, 10 * 13 + 8 + 1)
+
+
+def test_image_wide_spreads_move_the_size_and_the_texture_of_every_leaf_of_an_image_together():
+    base = create_generator("dead_leaves", size=24, leaves=4, min_leaves=2)
+    both = create_generator("dead_leaves", size=24, leaves=4, min_leaves=2, scale_spread=0.5, texture_spread=2.0)
+    assert both.z_dim == base.z_dim + 2 and both.class_dim == base.class_dim
+    z = both.sample_z(16, torch.Generator().manual_seed(7))
+    c = both.one_hot(torch.arange(16) % 4)
+    neutral = z.clone()
+    neutral[:, -3:-1] = 0.0  # scale and texture entries at 0: the model without them (layout ... | s | t | count)
+    assert torch.allclose(both(neutral, c), base(torch.cat([z[:, :-3], z[:, -1:]], 1), c), atol=1e-6)
+    # the texture entry e shifts every leaf's amplitude logit by 2e: the same as adding e to each leaf's own entry
+    shifted, moved = neutral.clone(), neutral.clone()
+    shifted[:, -2] = 1.5
+    moved[:, 9:4 * 13:13] += 1.5
+    assert torch.allclose(both(shifted, c), both(moved, c), atol=1e-5)
+    flat, patterned = neutral.clone(), neutral.clone()
+    flat[:, -2], patterned[:, -2] = -6.0, 6.0
+
+    def variation(images: torch.Tensor) -> float:
+        return float((images[..., 1:] - images[..., :-1]).abs().mean())
+    assert variation(both(patterned, c)) > 2 * variation(both(flat, c))
+    # the scale entry grows every leaf of an image: a near view (front leaves ~exp(0.5 * 3) wider) or a far one
+    scaled = create_generator("dead_leaves", size=32, leaves=4, scale_spread=0.5)
+    assert scaled.z_dim == 4 * 13 + 8 + 1
+    (_, near), (_, far) = _front_leaf_footprints(scaled, last=1.5), _front_leaf_footprints(scaled, last=-1.5)
+    assert near.median() > 4 * far.median()
+    with pytest.raises(ValueError, match="spreads"):
+        create_generator("dead_leaves", scale_spread=-0.1)
 
 
 @pytest.mark.parametrize("frames", [1, 3, 8])
