@@ -170,6 +170,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # the KD temperature (default 1): softened answers carry more of the victim's ranking of the other classes
     "kd_t2": ("embeddings", {"distill": {"temperature": 2.0}}),
     "kd_t4": ("embeddings", {"distill": {"temperature": 4.0}}),
+    "kd_t8": ("embeddings", {"distill": {"temperature": 8.0}}),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
     "objects_1": ("embeddings", dead_leaves(objects=1)),
