@@ -171,6 +171,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "kd_t2": ("embeddings", {"distill": {"temperature": 2.0}}),
     "kd_t4": ("embeddings", {"distill": {"temperature": 4.0}}),
     "kd_t8": ("embeddings", {"distill": {"temperature": 8.0}}),
+    "kd_t16": ("embeddings", {"distill": {"temperature": 16.0}}),
     # ... and the same temperature for the rows it would move too: the floor and the ceiling
     "noise_kd_t4": ("noise", {"render": "motion", "distill": {"prior_correction": 0.0, "temperature": 4.0}}),
     "ceiling_kd_t4": ("reference", {"source": "train", "distill": {"temperature": 4.0}}),
