@@ -174,6 +174,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "kd_t16": ("embeddings", {"distill": {"temperature": 16.0}}),
     # ... and the same temperature for the rows it would move too: the floor and the ceiling
     "noise_kd_t4": ("noise", {"render": "motion", "distill": {"prior_correction": 0.0, "temperature": 4.0}}),
+    "noise_kd_t8": ("noise", {"render": "motion", "distill": {"prior_correction": 0.0, "temperature": 8.0}}),
     "ceiling_kd_t4": ("reference", {"source": "train", "distill": {"temperature": 4.0}}),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
