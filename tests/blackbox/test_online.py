@@ -131,24 +131,3 @@ def test_student_side_shift_changes_training_only_when_asked():
     assert any(not torch.equal(shifted.model.state_dict()[k], v) for k, v in plain.model.state_dict().items())
     with pytest.raises(ValueError):
         OnlineDistillConfig(shift=0.5)  # a shift of half the frame would leave mostly border
-
-
-def test_students_taught_on_synthetic_clips_default_to_a_soft_kd_temperature_and_the_ceiling_keeps_one():
-    from vidsteal.attacks.blackbox.embeddings import EmbeddingConfig
-    from vidsteal.attacks.blackbox.noise import NoiseAttackConfig
-    from vidsteal.attacks.blackbox.online import SYNTHETIC_TEMPERATURE
-    from vidsteal.attacks.blackbox.reference import ReferenceConfig
-
-    assert SYNTHETIC_TEMPERATURE > 1
-    for config in (EmbeddingConfig, NoiseAttackConfig):
-        assert config().distill.temperature == SYNTHETIC_TEMPERATURE
-        assert config(distill={"lr": 3e-3}).distill.temperature == SYNTHETIC_TEMPERATURE  # a partial section
-        assert config(distill=OnlineDistillConfig(lr=3e-3)).distill.temperature == SYNTHETIC_TEMPERATURE
-        assert config(distill={"temperature": 1.0}).distill.temperature == 1.0  # named: kept
-        assert config(distill=OnlineDistillConfig(temperature=2.0)).distill.temperature == 2.0
-        old = config(distill={"temperature": 1.0}).to_dict()  # a saved folder's complete config keeps its value
-        assert config.model_validate(old).distill.temperature == 1.0
-        assert config().hash() != config.model_validate(old).hash()  # today's default is another run folder
-    # the in-distribution ceiling learns from confident answers on real clips: it keeps temperature 1
-    assert ReferenceConfig().distill.temperature == 1.0
-    assert ReferenceConfig(distill={"lr": 3e-3}).distill.temperature == 1.0

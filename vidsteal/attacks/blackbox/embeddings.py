@@ -48,7 +48,6 @@ from vidsteal.attacks.blackbox.class_embedding import (
 )
 from vidsteal.attacks.blackbox.elites import EliteArchive
 from vidsteal.attacks.blackbox.guide import guide_blocks
-from vidsteal.attacks.blackbox.online import SYNTHETIC_TEMPERATURE
 from vidsteal.attacks.blackbox.pool import KINDS, PoolConfig, augment, mixup, rare_first
 from vidsteal.attacks.blackbox.samples import save_strips
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
@@ -61,8 +60,6 @@ from vidsteal.victims.outputs import Answers
 
 
 class EmbeddingConfig(BlackboxConfig):
-    DEFAULT_TEMPERATURE = SYNTHETIC_TEMPERATURE  # the student learns from answers on synthetic clips
-
     prior: PriorConfig = Field(default_factory=PriorConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)

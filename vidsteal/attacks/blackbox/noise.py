@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from vidsteal.attacks.blackbox.online import SYNTHETIC_TEMPERATURE
 from vidsteal.attacks.blackbox.pool import mixup
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips
@@ -25,8 +24,6 @@ from vidsteal.attacks.registry import register_attack
 
 
 class NoiseAttackConfig(BlackboxConfig):
-    DEFAULT_TEMPERATURE = SYNTHETIC_TEMPERATURE  # as the embedding method's student: the floor gets the same recipe
-
     batch: int = Field(256, ge=1, description="clips rendered and paid per step")
     scales: tuple[int, ...] = Field((2, 4, 8, 16, 32), description="side of the random field before upsampling")
     render: Literal["motion", "blend"] = Field("blend", description="motion: the embedding method's renderer "

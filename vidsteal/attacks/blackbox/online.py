@@ -31,24 +31,13 @@ from vidsteal.train.precision import Precision, uses_bf16
 from vidsteal.train.optim import make_optimizer, set_lr, warmup_cosine
 
 
-# The KD temperature of students taught on synthetic clips (class embeddings, noise): the attacks' default through
-# BlackboxConfig.DEFAULT_TEMPERATURE. Chosen on the benchmark v2 val split (10k queries, seeds 0-2, top-1 at
-# temperature 1 / 2 / 4 / 8): c3d_small -> frame_cnn 36.6 / 38.2 / 39.7 / 41.0 (16: 40.2), -> c3d_student 33.3 / 34.1 / 34.5 /
-# 34.1; swin3d_small -> ViT-Tiny (seeds 0-1) 21.2 / - / 24.5 / -; noise (frame_cnn) 11.4 / - / 13.8 / 14.0; and,
-# held out beside them, the Fashion-MNIST victim vidsteal did not build (test) 58.7 / 63.9 / 63.5 / 65.4. A victim's
-# answers on synthetic clips rank the other classes, and a soft target passes that ranking on (Hinton et al.); the
-# ceiling, taught on real clips the victim answers confidently, loses 7 points at 4 (68.3 -> 61.2) and keeps 1.
-SYNTHETIC_TEMPERATURE = 8.0
-
-
 class OnlineDistillConfig(BaseConfig):
     """How the student learns from paid answers, and how often it is measured."""
 
     ADDED_LATER = {"prior_correction": 0.0}  # saved runs from before the field kept the uncorrected student
 
     loss: LossName | None = Field(None, description="kd | l1_logits | ce; None: kd when scores are revealed, else ce")
-    temperature: float = Field(1.0, gt=0, description="KD temperature (the embedding and noise attacks default to "
-                               "SYNTHETIC_TEMPERATURE where it is not named)")
+    temperature: float = Field(1.0, gt=0, description="KD temperature")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (the demo takes 3e-3, chosen on the val split "
                                                "with the ceiling; its ViT student keeps 1e-3)")
     weight_decay: float = Field(0.01, ge=0)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import Subset
@@ -42,12 +42,7 @@ FINAL_REPORT_EVERY = 25  # final-phase steps between progress reports
 
 
 class BlackboxConfig(AttackConfig):
-    """Knobs every black-box attack has (each attack subclasses it).
-
-    ``DEFAULT_TEMPERATURE``: the KD temperature an attack's student takes when the config names none (None: the
-    field's own default, 1). Students taught on synthetic clips set it (``SYNTHETIC_TEMPERATURE``)."""
-
-    DEFAULT_TEMPERATURE: ClassVar[float | None] = None
+    """Knobs every black-box attack has (each attack subclasses it)."""
 
     frames: int | None = Field(None, ge=1, description="frames per clip the victim takes (default: its card)")
     size: int | None = Field(None, ge=8, description="frame height = width the victim takes (default: its card)")
@@ -55,22 +50,6 @@ class BlackboxConfig(AttackConfig):
     final_chunk: int = Field(500, ge=1, description="student steps between checkpoints in the final phase (the "
                              "longest part of a run at the default final_epochs)")
     distill: OnlineDistillConfig = Field(default_factory=OnlineDistillConfig)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_temperature(cls, data: Any) -> Any:
-        """Give ``distill.temperature`` the attack's default where the input leaves it out (a saved config names it,
-        so an old run folder keeps the temperature it was trained at)."""
-        if cls.DEFAULT_TEMPERATURE is None or not isinstance(data, dict):
-            return data
-        distill = data.get("distill", {})
-        if isinstance(distill, OnlineDistillConfig):
-            if "temperature" in distill.model_fields_set:
-                return data
-            distill = distill.model_dump(exclude_unset=True)
-        if not isinstance(distill, dict) or "temperature" in distill:
-            return data
-        return {**data, "distill": {**distill, "temperature": cls.DEFAULT_TEMPERATURE}}
 
 
 class Session:
