@@ -84,6 +84,13 @@ EYE = {"prior": {"generator": "eye_dcgan"}}
 SPRITE = {"motion": {"layout": "sprite"}}
 
 
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def dead_leaves(**kwargs: Any) -> dict[str, Any]:
     """The dead-leaves prior with these keyword arguments (10 leaves unless given; the default is varied_leaves)."""
     return {"prior": {"generator": "dead_leaves", "generator_kwargs": kwargs}}
@@ -172,10 +179,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "kd_t4": ("embeddings", {"distill": {"temperature": 4.0}}),
     "kd_t8": ("embeddings", {"distill": {"temperature": 8.0}}),
     "kd_t16": ("embeddings", {"distill": {"temperature": 16.0}}),
-    # ... and the same temperature for the rows it would move too: the floor and the ceiling
-    "noise_kd_t4": ("noise", {"render": "motion", "distill": {"prior_correction": 0.0, "temperature": 4.0}}),
-    "noise_kd_t8": ("noise", {"render": "motion", "distill": {"prior_correction": 0.0, "temperature": 8.0}}),
-    "ceiling_kd_t4": ("reference", {"source": "train", "distill": {"temperature": 4.0}}),
+    # ... and the same temperature for the rows it would move too: the floor and the ceiling (their rows' settings)
+    "noise_kd_t4": ("noise", merge(METHODS["noise"][1], {"distill": {"temperature": 4.0}})),
+    "noise_kd_t8": ("noise", merge(METHODS["noise"][1], {"distill": {"temperature": 8.0}})),
+    "ceiling_kd_t4": ("reference", merge(METHODS["ceiling"][1], {"distill": {"temperature": 4.0}})),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
     "objects_1": ("embeddings", dead_leaves(objects=1)),
@@ -236,13 +243,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--victim", action="append", default=[], metavar="ARCH=PATH", help="victim file for an arch")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     return p.parse_args()
-
-
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def with_tau(pair: str, method: str, over: dict[str, Any]) -> dict[str, Any]:
