@@ -179,6 +179,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "kd_t4": ("embeddings", {"distill": {"temperature": 4.0}}),
     "kd_t8": ("embeddings", {"distill": {"temperature": 8.0}}),
     "kd_t16": ("embeddings", {"distill": {"temperature": 16.0}}),
+    # ... soft answers while querying, the final phase at T = 1 (the 3D student at 100k lost 8 points at T = 8, all
+    # of it in the final phase): at once, or along the learning rate's cosine
+    "kd_t8_final_t1": ("embeddings", {"distill": {"temperature": 8.0, "final_temperature": 1.0}}),
+    "kd_t8_anneal_t1": ("embeddings", {"distill": {"temperature": 8.0, "final_temperature": 1.0,
+                                                   "temperature_anneal": True}}),
     # ... and the same temperature for the rows it would move too: the floor and the ceiling (their rows' settings)
     "noise_kd_t4": ("noise", merge(METHODS["noise"][1], {"distill": {"temperature": 4.0}})),
     "noise_kd_t8": ("noise", merge(METHODS["noise"][1], {"distill": {"temperature": 8.0}})),

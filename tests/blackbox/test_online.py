@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vidsteal.attacks.base import AttackContext
+from vidsteal.attacks.blackbox import online
 from vidsteal.attacks.blackbox.online import OnlineDistillConfig, OnlineStudent
 from vidsteal.attacks.blackbox.replay import ReplayBuffer
 from vidsteal.attacks.registry import create_attack
@@ -131,3 +132,25 @@ def test_student_side_shift_changes_training_only_when_asked():
     assert any(not torch.equal(shifted.model.state_dict()[k], v) for k, v in plain.model.state_dict().items())
     with pytest.raises(ValueError):
         OnlineDistillConfig(shift=0.5)  # a shift of half the frame would leave mostly border
+
+
+def _final_temperatures(monkeypatch, **cfg) -> list[float]:
+    """The KD temperature of every final-phase step, as the student builds its loss for that step."""
+    student = _trained(None, steps=0, precision="32", final_epochs=1.5, **cfg)
+    seen: list[float] = []
+    real = online.distill_loss_fn
+    monkeypatch.setattr(online, "distill_loss_fn", lambda loss, t: seen.append(t) or real(loss, t))
+    student.finish(_buffer())
+    return seen
+
+
+def test_the_final_phase_takes_its_own_temperature_at_once_or_along_the_cosine(monkeypatch):
+    assert _final_temperatures(monkeypatch, temperature=8.0) == [8.0] * 5  # 1.5 passes over 40 clips, batch 12
+    assert _final_temperatures(monkeypatch, temperature=8.0, final_temperature=1.0) == [1.0] * 5
+    annealed = _final_temperatures(monkeypatch, temperature=8.0, final_temperature=1.0, temperature_anneal=True)
+    assert annealed[0] == 8.0 and all(a > b for a, b in zip(annealed, annealed[1:])) and 1.0 < annealed[-1] < 2.0
+    # the step's temperature changes the student: T = 1 in the final phase is not T = 8's student
+    soft = _trained(None, steps=0, precision="32", final_epochs=1.5, temperature=8.0)
+    hard = _trained(None, steps=0, precision="32", final_epochs=1.5, temperature=8.0, final_temperature=1.0)
+    soft.finish(_buffer()), hard.finish(_buffer())
+    assert any(not torch.equal(hard.model.state_dict()[k], v) for k, v in soft.model.state_dict().items())

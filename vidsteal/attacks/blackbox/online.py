@@ -40,6 +40,11 @@ class OnlineDistillConfig(BaseConfig):
     temperature: float = Field(1.0, gt=0, description="KD temperature (val, embeddings: 8 gains at small budgets, "
                                "per-frame 10k 36.6 -> 41.0, 3D 30k 43.0 -> 45.8, but the 3D student at 100k loses "
                                "50.4 -> 42.2 in the final phase; 1 stays the default, benchmarks/blackbox.py kd_t*)")
+    final_temperature: float | None = Field(None, gt=0, description="KD temperature the final phase ends at "
+                                            "(None: ``temperature`` throughout); ``temperature_anneal`` says how")
+    temperature_anneal: bool = Field(False, description="final phase: the temperature follows the learning rate's "
+                                     "cosine from ``temperature`` to ``final_temperature`` (False: "
+                                     "``final_temperature`` for the whole final phase)")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (the demo takes 3e-3, chosen on the val split "
                                                "with the ceiling; its ViT student keeps 1e-3)")
     weight_decay: float = Field(0.01, ge=0)
@@ -96,6 +101,7 @@ class OnlineStudent:
         self.opt = make_optimizer(student, cfg.lr, cfg.weight_decay)
         self.rng = torch.Generator().manual_seed(seed * 7_919 + 17)
         self.seed = seed
+        self.loss_name = loss
         self.loss_fn = distill_loss_fn(loss, cfg.temperature)
         self.steps = 0
         self.debt = 0.0  # clip-steps owed to the replay ratio, carried between chunks
@@ -140,12 +146,24 @@ class OnlineStudent:
         total = self.final_steps(len(buffer))
         until = total if until is None else min(until, total)
         if self.cfg.anneal == "run":
+            self.loss_fn = distill_loss_fn(self.loss_name, self.final_temperature(1.0))
             self.train(buffer, until - self.final_done)
             self.final_done = max(self.final_done, until)
             return
         while self.final_done < until:
-            self.train(buffer, 1, lr=self.cfg.lr * warmup_cosine(self.final_done, total))
+            factor = warmup_cosine(self.final_done, total)
+            self.loss_fn = distill_loss_fn(self.loss_name, self.final_temperature(factor))
+            self.train(buffer, 1, lr=self.cfg.lr * factor)
             self.final_done += 1
+
+    def final_temperature(self, factor: float) -> float:
+        """The KD temperature of a final-phase step whose learning-rate factor is ``factor`` (1 -> 0)."""
+        cfg = self.cfg
+        if cfg.final_temperature is None:
+            return cfg.temperature
+        if not cfg.temperature_anneal:
+            return cfg.final_temperature
+        return cfg.final_temperature + (cfg.temperature - cfg.final_temperature) * factor
 
     def final_steps(self, clips: int) -> int:
         """Optimiser steps of the whole final phase over a buffer of ``clips`` clips."""
