@@ -22,10 +22,10 @@ def _buffer() -> ReplayBuffer:
     return buffer
 
 
-def _trained(runtime: Runtime | None, steps: int = 4, **cfg) -> OnlineStudent:
+def _trained(runtime: Runtime | None, steps: int = 4, budget: int | None = None, **cfg) -> OnlineStudent:
     torch.manual_seed(0)  # a toy ViT: no BatchNorm, so micro-batches cannot differ by batch statistics
     student = OnlineStudent(create_model("test_vit_tiny_frame", num_classes=6),
-                            OnlineDistillConfig(batch_size=12, **cfg), "kd", seed=1, runtime=runtime)
+                            OnlineDistillConfig(batch_size=12, **cfg), "kd", seed=1, runtime=runtime, budget=budget)
     student.train(_buffer(), steps)
     return student
 
@@ -149,6 +149,9 @@ def test_the_final_phase_takes_its_own_temperature_at_once_or_along_the_cosine(m
     assert _final_temperatures(monkeypatch, temperature=8.0, final_temperature=1.0) == [1.0] * 5
     annealed = _final_temperatures(monkeypatch, temperature=8.0, final_temperature=1.0, temperature_anneal=True)
     assert annealed[0] == 8.0 and all(a > b for a, b in zip(annealed, annealed[1:])) and 1.0 < annealed[-1] < 2.0
+    # anneal=run: the final phase is the run's cosine carried on, at final_temperature
+    assert _final_temperatures(monkeypatch, temperature=8.0, final_temperature=1.0, temperature_anneal=True,
+                               anneal="run", budget=40) == [1.0]
     # the step's temperature changes the student: T = 1 in the final phase is not T = 8's student
     soft = _trained(None, steps=0, precision="32", final_epochs=1.5, temperature=8.0)
     hard = _trained(None, steps=0, precision="32", final_epochs=1.5, temperature=8.0, final_temperature=1.0)

@@ -47,7 +47,7 @@ class OnlineDistillConfig(BaseConfig):
                                             "(None: ``temperature`` throughout); ``temperature_anneal`` says how")
     temperature_anneal: bool = Field(False, description="final phase: the temperature follows the learning rate's "
                                      "cosine from ``temperature`` to ``final_temperature`` (False: "
-                                     "``final_temperature`` for the whole final phase)")
+                                     "``final_temperature`` for the whole final phase, as with anneal=run)")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (the demo takes 3e-3, chosen on the val split "
                                                "with the ceiling; its ViT student keeps 1e-3)")
     weight_decay: float = Field(0.01, ge=0)
@@ -149,7 +149,8 @@ class OnlineStudent:
         total = self.final_steps(len(buffer))
         until = total if until is None else min(until, total)
         if self.cfg.anneal == "run":
-            self.loss_fn = distill_loss_fn(self.loss_name, self.final_temperature(1.0))
+            # the run's one cosine carries on: the final phase takes final_temperature throughout
+            self.loss_fn = distill_loss_fn(self.loss_name, self.final_temperature(0.0))
             self.train(buffer, until - self.final_done)
             self.final_done = max(self.final_done, until)
             return
