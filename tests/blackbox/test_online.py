@@ -155,5 +155,6 @@ def test_the_final_phase_takes_its_own_temperature_at_once_or_along_the_cosine(m
     # the step's temperature changes the student: T = 1 in the final phase is not T = 8's student
     soft = _trained(None, steps=0, precision="32", final_epochs=1.5, temperature=8.0)
     hard = _trained(None, steps=0, precision="32", final_epochs=1.5, temperature=8.0, final_temperature=1.0)
-    soft.finish(_buffer()), hard.finish(_buffer())
+    soft.finish(_buffer())
+    hard.finish(_buffer())
     assert any(not torch.equal(hard.model.state_dict()[k], v) for k, v in soft.model.state_dict().items())

@@ -150,17 +150,17 @@ class OnlineStudent:
         until = total if until is None else min(until, total)
         if self.cfg.anneal == "run":
             # the run's one cosine carries on: the final phase takes final_temperature throughout
-            self.loss_fn = distill_loss_fn(self.loss_name, self.final_temperature(0.0))
+            self.loss_fn = distill_loss_fn(self.loss_name, self.final_phase_temperature(0.0))
             self.train(buffer, until - self.final_done)
             self.final_done = max(self.final_done, until)
             return
         while self.final_done < until:
             factor = warmup_cosine(self.final_done, total)
-            self.loss_fn = distill_loss_fn(self.loss_name, self.final_temperature(factor))
+            self.loss_fn = distill_loss_fn(self.loss_name, self.final_phase_temperature(factor))
             self.train(buffer, 1, lr=self.cfg.lr * factor)
             self.final_done += 1
 
-    def final_temperature(self, factor: float) -> float:
+    def final_phase_temperature(self, factor: float) -> float:
         """The KD temperature of a final-phase step whose learning-rate factor is ``factor`` (1 -> 0)."""
         cfg = self.cfg
         if cfg.final_temperature is None:
