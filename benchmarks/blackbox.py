@@ -200,10 +200,6 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "noise_kd_t4": ("noise", merge(METHODS["noise"][1], {"distill": {"temperature": 4.0}})),
     "noise_kd_t8": ("noise", merge(METHODS["noise"][1], {"distill": {"temperature": 8.0}})),
     "ceiling_kd_t4": ("reference", merge(METHODS["ceiling"][1], {"distill": {"temperature": 4.0}})),
-    # an exponential moving average of the student's weights (distill.average): a flatter solution that may carry
-    # better from synthetic clips to real ones (SWA / SWAD, domain generalisation)
-    "ema_0.998": ("embeddings", {"distill": {"average": 0.998}}),
-    "ema_0.9995": ("embeddings", {"distill": {"average": 0.9995}}),
     "elite_no_search": ("embeddings", {"search": {"max_iters": 0}, "pool": {"mix": {"prior": 0.3, "elite": 0.7}}}),
     # object-centric compositions: the front leaves are whole objects near the middle (dead_leaves objects=k)
     "objects_1": ("embeddings", dead_leaves(objects=1)),

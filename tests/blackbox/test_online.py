@@ -158,24 +158,3 @@ def test_the_final_phase_takes_its_own_temperature_at_once_or_along_the_cosine(m
     soft.finish(_buffer())
     hard.finish(_buffer())
     assert any(not torch.equal(hard.model.state_dict()[k], v) for k, v in soft.model.state_dict().items())
-
-
-def test_the_finished_student_is_the_moving_average_of_every_step_and_training_is_unchanged():
-    decay, buffer = 0.75, _buffer()
-    plain = _trained(None, steps=0, precision="32", final_epochs=0)
-    seen = []
-    for _ in range(4):  # one step at a time: the same draws as train(buffer, 4)
-        plain.train(buffer, 1)
-        seen.append({k: v.clone() for k, v in plain.model.state_dict().items()})
-    averaged = _trained(None, steps=4, precision="32", final_epochs=0, average=decay)
-    for key, value in plain.model.state_dict().items():
-        assert torch.equal(averaged.model.state_dict()[key], value), key  # the average never moves the training
-    averaged.finish(buffer)  # no final steps: the finished student is the average
-    for key in seen[0]:
-        expected = seen[0][key]
-        for weights in seen[1:]:  # the first update copies, then each step pulls by 1 - decay
-            expected = decay * expected + (1 - decay) * weights[key]
-        torch.testing.assert_close(averaged.model.state_dict()[key], expected, msg=key)
-    assert any(not torch.equal(averaged.model.state_dict()[k], v) for k, v in seen[-1].items())
-    with pytest.raises(ValueError):
-        OnlineDistillConfig(average=1.0)  # a decay of 1 never leaves the initial weights

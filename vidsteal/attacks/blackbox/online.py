@@ -19,7 +19,6 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from vidsteal.attacks.blackbox.replay import ReplayBuffer
 from vidsteal.config import BaseConfig
@@ -76,9 +75,6 @@ class OnlineDistillConfig(BaseConfig):
                                     "-tau log(K pi), pi = the victim's mean answer over the paid clips: the "
                                     "student of a uniform class prior, not of the transfer set's "
                                     "(vidsteal.distill.label_shift; 0 = off)")
-    average: float = Field(0.0, ge=0, lt=1, description="decay of an exponential moving average of the student's "
-                           "weights and BatchNorm statistics, updated after every step (torch.optim.swa_utils); the "
-                           "run's student is the average once the final phase ends (0: off, the last weights)")
     anneal: Literal["final", "run"] = Field("final", description="final: constant lr while querying, cosine to 0 "
                                             "over the final epochs; run: one cosine from lr to 0 over every step "
                                             "the budget plans (querying and final), as when the run length is known")
@@ -113,10 +109,6 @@ class OnlineStudent:
         self.steps = 0
         self.debt = 0.0  # clip-steps owed to the replay ratio, carried between chunks
         self.final_done = 0  # steps of the final phase already taken (a checkpoint can fall inside it)
-        # the weight average (``average``): a copy of the student that trails its steps; query selection and the
-        # curve use the live student, the finished run the average
-        self.average = (AveragedModel(student, multi_avg_fn=get_ema_multi_avg_fn(cfg.average), use_buffers=True)
-                        if cfg.average > 0 else None)
 
     def owe(self, paid: int) -> int:
         """Steps to run after ``paid`` new queries under the replay ratio."""
@@ -148,8 +140,6 @@ class OnlineStudent:
                                                           at=f"student step {self.steps} (distill.lr)")
                 total += loss_sum / max(count, 1)
                 self.steps += 1
-                if self.average is not None:
-                    self.average.update_parameters(self.model)
         return total / steps
 
     def finish(self, buffer: ReplayBuffer, until: int | None = None) -> None:
@@ -163,14 +153,12 @@ class OnlineStudent:
             self.loss_fn = distill_loss_fn(self.loss_name, self.final_phase_temperature(0.0))
             self.train(buffer, until - self.final_done)
             self.final_done = max(self.final_done, until)
+            return
         while self.final_done < until:
             factor = warmup_cosine(self.final_done, total)
             self.loss_fn = distill_loss_fn(self.loss_name, self.final_phase_temperature(factor))
             self.train(buffer, 1, lr=self.cfg.lr * factor)
             self.final_done += 1
-        if self.average is not None and self.final_done >= total:
-            # the finished student is the average (checkpoints are taken before this, so a resumed run swaps once)
-            self.model.load_state_dict(self.average.module.state_dict())
 
     def final_phase_temperature(self, factor: float) -> float:
         """The KD temperature of a final-phase step whose learning-rate factor is ``factor`` (1 -> 0)."""
@@ -213,10 +201,8 @@ class OnlineStudent:
     def save(self, root: Path, tag: int, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         """Commit a checkpoint of the student with the caller's ``meta`` and ``tensors`` beside it."""
         mine = {"steps": self.steps, "debt": self.debt, "final": self.final_done}
-        average = {} if self.average is None else {f"student.average.{k}": v
-                                                   for k, v in self.average.state_dict().items()}
         save_checkpoint(root, tag, self.model, self.opt, {**meta, "student": mine}, self.runtime,
-                        {**tensors, "student.rng": self.rng.get_state(), **average})
+                        {**tensors, "student.rng": self.rng.get_state()})
 
     def load(self, root: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         """Restore the student from ``root``; returns the caller's ``(meta, tensors)``, or None without a checkpoint."""
@@ -225,10 +211,6 @@ class OnlineStudent:
             return None
         meta, tensors = restored
         self.rng.set_state(tensors.pop("student.rng"))
-        prefix = "student.average."
-        average = {k[len(prefix):]: tensors.pop(k) for k in list(tensors) if k.startswith(prefix)}
-        if self.average is not None:
-            self.average.load_state_dict(average)
         mine = meta.pop("student")
         self.steps, self.debt = int(mine["steps"]), float(mine["debt"])
         self.final_done = int(mine.get("final", 0))  # checkpoints from before final-phase checkpoints: 0
