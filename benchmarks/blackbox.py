@@ -12,8 +12,9 @@ can be run in parts and an interrupted one continues where it stopped. The rows:
 - ``ceiling``: the same student and budget on clips of the victim's own distribution (not black-box).
 
 Settings are val-chosen per row and pair (``TAU``, DFME's grid) and per budget: the data-free rows' students take
-KD temperature 8 up to 30k queries and 1 above when the victim answers probabilities (``SOFT_*``; the library
-default is 1; the other output modes were not measured at 8).
+KD temperature 8 up to 30k queries and 1 above when the victim answers probabilities (the library's
+``chosen_temperature``, which ``vidsteal audit`` applies too; a config alone keeps 1; the other output modes were not
+measured at 8).
 
     python benchmarks/blackbox.py --split val --tune-dfme --pairs c3d3d --budgets 10000 --seeds 0   # choose
     python benchmarks/blackbox.py --split val --variants eye_sprite rare --pairs c3d3d --seeds 0      # ideas
@@ -46,7 +47,8 @@ from typing import Any, NoReturn
 import torch
 
 from vidsteal import runs
-from vidsteal.attacks.blackbox.online import OnlineDistillConfig
+from vidsteal.attacks.blackbox.online import (SOFT_METHODS, SOFT_TEMPERATURE, SOFT_UP_TO, OnlineDistillConfig,
+                                              chosen_temperature)
 from vidsteal.data.sources import DataSpecError
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.study import demo_victim
@@ -73,14 +75,10 @@ UNCORRECTED = {"distill": {"prior_correction": 0.0}}
 # other pairs (0.75 loses 3.6 points on the per-frame pair at 30k; README, session 19).
 TAU = {"noise": {"c3d3d": 1.0, "swin": 0.75}, "dfme": {"c3d3d": 1.0, "c3d": 1.0, "swin": 0.25},
        "embeddings": {"c3d3d": 0.75}}
-# The students' KD temperature per budget (distill.temperature; the library default is 1), chosen on val, E = 3
-# (README, sessions 25-26): T = 8 vs 1 for embeddings at 10k (seeds 0-2), per-frame CNN 41.0 vs 36.6, 3D student
-# 34.1 vs 33.3 (Swin -> ViT at 4, seeds 0-1: 24.5 vs 21.2); at 30k (seed 0) 44.4 vs 40.4 and 45.8 vs 43.0; but at
-# 100k the 3D student loses (seed 0: 42.2 vs 50.4; T = 8 annealed to 1 over the final phase, seeds 0-1: 46.4 vs
-# 48.8). Noise, 10k: per-frame CNN 14.0 vs 11.4 (seeds 0-2), 3D student (tau 1, seeds 0-1) 32.4 vs 28.5. The
-# ceiling keeps 1 (per-frame 10k at 4: 61.2 vs 68.3), DFME its own L1 loss; no_search is the embeddings row without
-# its search, so it trains its student alike. The rule reads the budget only, so it holds for any victim (--pair).
-SOFT_ROWS, SOFT_UP_TO, SOFT_TEMPERATURE = ("embeddings", "no_search", "noise"), 30_000, 8.0
+# The students' KD temperature per budget: the library's val-chosen rule (online.chosen_temperature: 8 for the
+# data-free methods up to 30k queries of probabilities, else 1; README, sessions 25-26), applied to every row whose
+# library method it names (no_search is the embeddings row without its search, so it trains its student alike);
+# the ceiling keeps 1 (per-frame 10k at 4: 61.2 vs 68.3), DFME its own L1 loss. Variants keep their own.
 # The fair set: row -> (library method, config overrides).
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "embeddings": ("embeddings", {}),
@@ -268,12 +266,10 @@ def with_tau(pair: str, method: str, over: dict[str, Any]) -> dict[str, Any]:
     return over if tau is None else merge(over, {"distill": {"prior_correction": tau}})
 
 
-def with_temperature(row: str, budget: int, output: str, over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` with the row's val-chosen KD temperature at this budget (``SOFT_ROWS``: 8 up to 30k queries; chosen
-    on full probabilities only, so the other output modes keep the library's 1)."""
-    if row not in SOFT_ROWS or budget > SOFT_UP_TO or output != "probs":
-        return over
-    return merge({"distill": {"temperature": SOFT_TEMPERATURE}}, over)
+def with_temperature(method: str, budget: int, output: str, over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` with the library method's val-chosen KD temperature at this budget and output mode (unless 1)."""
+    temperature = chosen_temperature(method, budget, output)
+    return over if temperature == 1.0 else merge({"distill": {"temperature": temperature}}, over)
 
 
 def usage_error(message: str) -> NoReturn:
@@ -398,7 +394,7 @@ def main() -> None:
                 method, over = METHODS[name]
                 if name == "dfme":
                     over, notes[f"{pair} b{budget} dfme"] = tuned_dfme(args, pair, budget)
-                over = with_temperature(name, budget, args.output, with_tau(pair, method, over))
+                over = with_temperature(method, budget, args.output, with_tau(pair, method, over))
                 if name == "ceiling" and pair in USER_PAIRS:
                     if args.ceiling_data is None:
                         notes[f"{pair} ceiling"] = "not run: no --ceiling-data (the victim's own kind of clips)"
@@ -457,7 +453,8 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, li
           "pairs), embeddings/dfme >= 1.5. look / motion = student accuracy on each factor of the class; classes = "
           "victim classes that are top-1 for >= 1% of the paid clips; uncorr. = top-1 before the prior correction "
           "(distill.prior_correction; '-' = not corrected). KD temperature (val-chosen, output probs): "
-          f"{SOFT_TEMPERATURE:g} for {' / '.join(SOFT_ROWS)} up to {SOFT_UP_TO:,} queries, else 1 "
+          f"{SOFT_TEMPERATURE:g} for {' / '.join(SOFT_METHODS)} (and no_search) up to {SOFT_UP_TO:,} queries, "
+          "else 1 "
           "(variants: their own)")
     for key, text in notes.items():
         print(f"  {key}: {text}")

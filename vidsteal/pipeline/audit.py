@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from vidsteal import runs as run_folders
 from vidsteal.attacks.base import Progress
+from vidsteal.attacks.blackbox.online import SOFT_METHODS, chosen_temperature
 from vidsteal.attacks.greybox import GreyboxConfig, GreyboxDatasets
 from vidsteal.config import BaseConfig
 from vidsteal.data.sources import EMBEDDED, resolve_aux, resolve_labeled
@@ -41,6 +42,8 @@ GREYBOX_ROWS = {"kd": "grey-box KD (aux videos)", "finetune": "fine-tune labeled
 class AuditConfig(BaseConfig):
     """One audit: a victim, the user's test data, a query budget, the methods and (optionally) grey-box data."""
 
+    ADDED_LATER = {"temperature": 1.0}  # audits saved before the field trained every student at 1
+
     victim: str = Field(description="victim spec: model file, module:factory, http://host:port or oip+http://...")
     card: str | None = Field(None, description="input-contract card of the victim (default: beside the file)")
     test_data: str = Field(EMBEDDED, description="'embedded', a class folder of videos or a Kinetics-style CSV")
@@ -52,6 +55,10 @@ class AuditConfig(BaseConfig):
     seed: int = Field(0, ge=0)
     blackbox: dict[str, Any] = Field(default_factory=dict, description="overrides for every black-box method's "
                                                                        "config, e.g. {'distill': {'epochs': 1}}")
+    temperature: float | None = Field(None, gt=0, description="KD temperature of the data-free methods' students "
+                                      "(embeddings, noise); None: the val-chosen rule, 8 up to 30k queries of "
+                                      "probabilities, else 1 (vidsteal.attacks.blackbox.online.chosen_temperature); "
+                                      "a distill.temperature in blackbox wins")
     aux: str | None = Field(None, description="unlabeled videos (any layout) for grey-box KD, or 'embedded'")
     labeled: str | None = Field(None, description="labeled videos (class folder or CSV) for grey-box fine-tuning")
     labeled_fraction: float = Field(0.05, gt=0, le=1, description="share of --labeled the attacker holds")
@@ -123,10 +130,8 @@ def _blackbox(cfg: AuditConfig, victim: Victim, yard: Yardstick, run_dir: Path, 
     figures: dict[str, bytes] = {}
     methods = [*cfg.methods, *(["reference"] if cfg.ceiling_data is not None else [])]
     for method in methods:
-        attack = {**cfg.blackbox, "budget": cfg.budget, "seed": cfg.seed}
-        if method == "reference" and cfg.ceiling_data not in (None, EMBEDDED):
-            attack["data"] = cfg.ceiling_data
-        job = BlackboxJob(victim=cfg.victim, card=cfg.card, student=cfg.student, method=method, attack=attack,
+        job = BlackboxJob(victim=cfg.victim, card=cfg.card, student=cfg.student, method=method,
+                          attack=audit_attack(cfg, method),
                           output_mode=cfg.output_mode, test_data=cfg.test_data, test_size=cfg.test_size)
         folder = run_dir / "blackbox" / method
         out = run_blackbox(job, folder, progress, victim=victim, yard=yard)
@@ -141,6 +146,21 @@ def _blackbox(cfg: AuditConfig, victim: Victim, yard: Yardstick, run_dir: Path, 
                                         file=f"samples_{method}.png",
                                         caption="Per victim class, the paid clip it scored highest for that class."))
     return curves, figures
+
+
+def audit_attack(cfg: AuditConfig, method: str) -> dict[str, Any]:
+    """The config overrides of ``method``'s run: the user's ``blackbox`` ones, the budget and seed, the ceiling's
+    data, and the data-free students' KD temperature (``temperature``, or the val-chosen rule)."""
+    attack = {**cfg.blackbox, "budget": cfg.budget, "seed": cfg.seed}
+    if method == "reference" and cfg.ceiling_data not in (None, EMBEDDED):
+        attack["data"] = cfg.ceiling_data
+    if method in SOFT_METHODS:
+        chosen = chosen_temperature(method, cfg.budget, cfg.output_mode.kind)
+        temperature = chosen if cfg.temperature is None else cfg.temperature
+        distill = attack.get("distill") or {}
+        if temperature != 1.0 and "temperature" not in distill:  # 1 is the config's own default: nothing to add
+            attack["distill"] = {**distill, "temperature": temperature}
+    return attack
 
 
 def _greybox(cfg: AuditConfig, victim: Victim, yard: Yardstick, run_dir: Path, progress: Progress | None,
