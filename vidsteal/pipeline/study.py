@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter
 
 from vidsteal import runs
 from vidsteal.attacks.base import Progress
 from vidsteal.attacks.greybox import GreyboxConfig
-from vidsteal.attacks.registry import list_attacks
+from vidsteal.attacks.blackbox import chosen_temperature
 from vidsteal.config import BaseConfig, C, load_config
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
@@ -89,23 +89,10 @@ class StudyConfig(BaseConfig):
     blackbox_methods: tuple[str, ...] = _demo("blackbox_methods", tuple[str, ...], "registered black-box attacks")
     blackbox_budget: int = _demo("blackbox_budget", int, "victim queries per black-box method and seed", ge=1)
     blackbox_attack: dict[str, Any] = _demo("blackbox_attack", dict[str, Any], "overrides for every black-box method")
-    blackbox_method_attack: dict[str, dict[str, Any]] = _demo(
-        "blackbox_method_attack", dict[str, dict[str, Any]], "per row (a registered attack, or ceiling), "
-        "changes to blackbox_attack after the pair's, merged one level deep, e.g. the data-free rows' KD temperature")
     ceiling: bool = _demo("ceiling", bool, "also distil the student, same budget and schedule, on fresh clips of the "
                                            "victim's own distribution: what a data-free method could reach")
     greybox: GreyboxConfig = _demo("greybox", GreyboxConfig, "the grey-box attack, run once per seed")
     test_size: int = _demo("test_size", int, "held-out clips every student and victim is measured on", ge=1)
-
-    @model_validator(mode="after")
-    def _known_rows(self) -> "StudyConfig":
-        # any registered attack may be named (a study that runs fewer methods keeps the demo's rows); a misspelt
-        # one would silently keep the shared settings
-        unknown = sorted(set(self.blackbox_method_attack) - {*list_attacks(), "ceiling"})
-        if unknown:
-            raise ValueError(f"blackbox_method_attack: {unknown} name no black-box row (registered attacks "
-                             f"{list_attacks()} or ceiling)")
-        return self
 
     @classmethod
     def quick(cls) -> "StudyConfig":
@@ -143,18 +130,22 @@ def _cell(values: list[dict[str, Any]], queries: int | None) -> Cell:
                 top1_std=statistics.stdev(top1) if len(top1) > 1 else None, seeds=len(top1))
 
 
-def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` merged one level deep (a dict value updates the dict it replaces)."""
-    out = dict(base)
-    for key, value in changes.items():
+def pair_attack(cfg: StudyConfig, pair: StudyPair) -> dict[str, Any]:
+    """The black-box overrides for ``pair``: the study's, with the pair's own merged one level deep."""
+    out = dict(cfg.blackbox_attack)
+    for key, value in pair.attack.items():
         out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
     return out
 
 
-def pair_attack(cfg: StudyConfig, pair: StudyPair, row: str | None = None) -> dict[str, Any]:
-    """The black-box overrides for ``pair`` (and its ``row``, a method or ``ceiling``): the study's, then the
-    pair's own, then the row's (``blackbox_method_attack``), each merged one level deep."""
-    return _merged(_merged(cfg.blackbox_attack, pair.attack), cfg.blackbox_method_attack.get(row or "", {}))
+def method_attack(attack: dict[str, Any], method: str, budget: int) -> dict[str, Any]:
+    """``attack`` for ``method`` at ``budget``: the data-free students take the library's val-chosen KD temperature
+    (:func:`~vidsteal.attacks.blackbox.chosen_temperature`; the study's victims answer probabilities) unless the
+    overrides set one."""
+    temperature, distill = chosen_temperature(method, budget, "probs"), attack.get("distill") or {}
+    if temperature == 1.0 or "temperature" in distill:
+        return attack
+    return {**attack, "distill": {**distill, "temperature": temperature}}
 
 
 def _shared(attack: dict[str, Any]) -> dict[str, Any]:
@@ -166,12 +157,13 @@ def _blackbox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir
                    ) -> dict[str, list[tuple[BlackboxJob, Path]]]:
     """Per row tag (each method, then ``ceiling``), one black-box job per seed of ``cfg`` at the pair's budget and
     its folder ``blackbox/<pair>_<tag>_seed<s>``."""
-    plan = [(method, method, pair_attack(cfg, pair, method)) for method in cfg.blackbox_methods]
+    attack, budget = pair_attack(cfg, pair), pair.budget or cfg.blackbox_budget
+    plan = [(method, method, method_attack(attack, method, budget)) for method in cfg.blackbox_methods]
     if cfg.ceiling:
-        plan.append(("ceiling", "reference", _shared(pair_attack(cfg, pair, "ceiling"))))
+        plan.append(("ceiling", "reference", _shared(attack)))
     return {tag: [(BlackboxJob(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,
                                method=method, test_size=cfg.test_size,
-                               attack={**kwargs, "budget": pair.budget or cfg.blackbox_budget, "seed": seed}),
+                               attack={**kwargs, "budget": budget, "seed": seed}),
                    run_dir / "blackbox" / f"{pair.key}_{tag}_seed{seed}") for seed in cfg.seeds]
             for tag, method, kwargs in plan}
 
