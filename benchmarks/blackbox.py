@@ -48,7 +48,7 @@ import torch
 
 from vidsteal import runs
 from vidsteal.attacks.blackbox.online import (SOFT_METHODS, SOFT_TEMPERATURE, SOFT_UP_TO, OnlineDistillConfig,
-                                              chosen_temperature)
+                                              with_chosen_temperature)
 from vidsteal.data.sources import DataSpecError
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.study import demo_victim
@@ -268,8 +268,7 @@ def with_tau(pair: str, method: str, over: dict[str, Any]) -> dict[str, Any]:
 
 def with_temperature(method: str, budget: int, output: str, over: dict[str, Any]) -> dict[str, Any]:
     """``over`` with the library method's val-chosen KD temperature at this budget and output mode (unless 1)."""
-    temperature = chosen_temperature(method, budget, output)
-    return over if temperature == 1.0 else merge({"distill": {"temperature": temperature}}, over)
+    return with_chosen_temperature(over, method, budget, output)
 
 
 def usage_error(message: str) -> NoReturn:

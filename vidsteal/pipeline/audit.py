@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from vidsteal import runs as run_folders
 from vidsteal.attacks.base import Progress
-from vidsteal.attacks.blackbox.online import SOFT_METHODS, chosen_temperature
+from vidsteal.attacks.blackbox.online import with_chosen_temperature
 from vidsteal.attacks.greybox import GreyboxConfig, GreyboxDatasets
 from vidsteal.config import BaseConfig
 from vidsteal.data.sources import EMBEDDED, resolve_aux, resolve_labeled
@@ -57,7 +57,7 @@ class AuditConfig(BaseConfig):
                                                                        "config, e.g. {'distill': {'epochs': 1}}")
     temperature: float | None = Field(None, gt=0, description="KD temperature of the data-free methods' students "
                                       "(embeddings, noise); None: the val-chosen rule, 8 up to 30k queries of "
-                                      "probabilities, else 1 (vidsteal.attacks.blackbox.online.chosen_temperature); "
+                                      "probabilities, else 1 (vidsteal.attacks.blackbox.chosen_temperature); "
                                       "a distill.temperature in blackbox wins")
     aux: str | None = Field(None, description="unlabeled videos (any layout) for grey-box KD, or 'embedded'")
     labeled: str | None = Field(None, description="labeled videos (class folder or CSV) for grey-box fine-tuning")
@@ -154,13 +154,7 @@ def audit_attack(cfg: AuditConfig, method: str) -> dict[str, Any]:
     attack = {**cfg.blackbox, "budget": cfg.budget, "seed": cfg.seed}
     if method == "reference" and cfg.ceiling_data not in (None, EMBEDDED):
         attack["data"] = cfg.ceiling_data
-    if method in SOFT_METHODS:
-        chosen = chosen_temperature(method, cfg.budget, cfg.output_mode.kind)
-        temperature = chosen if cfg.temperature is None else cfg.temperature
-        distill = attack.get("distill") or {}
-        if temperature != 1.0 and "temperature" not in distill:  # 1 is the config's own default: nothing to add
-            attack["distill"] = {**distill, "temperature": temperature}
-    return attack
+    return with_chosen_temperature(attack, method, cfg.budget, cfg.output_mode.kind, cfg.temperature)
 
 
 def _greybox(cfg: AuditConfig, victim: Victim, yard: Yardstick, run_dir: Path, progress: Progress | None,

@@ -21,7 +21,7 @@ from pydantic import Field, TypeAdapter
 from vidsteal import runs
 from vidsteal.attacks.base import Progress
 from vidsteal.attacks.greybox import GreyboxConfig
-from vidsteal.attacks.blackbox import chosen_temperature
+from vidsteal.attacks.blackbox import with_chosen_temperature
 from vidsteal.config import BaseConfig, C, load_config
 from vidsteal.pipeline.blackbox import BlackboxJob, run_blackbox
 from vidsteal.pipeline.greybox import GreyboxRun, run_greybox
@@ -138,16 +138,6 @@ def pair_attack(cfg: StudyConfig, pair: StudyPair) -> dict[str, Any]:
     return out
 
 
-def method_attack(attack: dict[str, Any], method: str, budget: int) -> dict[str, Any]:
-    """``attack`` for ``method`` at ``budget``: the data-free students take the library's val-chosen KD temperature
-    (:func:`~vidsteal.attacks.blackbox.chosen_temperature`; the study's victims answer probabilities) unless the
-    overrides set one."""
-    temperature, distill = chosen_temperature(method, budget, "probs"), attack.get("distill") or {}
-    if temperature == 1.0 or "temperature" in distill:
-        return attack
-    return {**attack, "distill": {**distill, "temperature": temperature}}
-
-
 def _shared(attack: dict[str, Any]) -> dict[str, Any]:
     """The part of the black-box overrides every method understands (schedule, clip shape, checkpoints)."""
     return {k: v for k, v in attack.items() if k in ("distill", "frames", "size", "chunk")}
@@ -158,7 +148,10 @@ def _blackbox_jobs(cfg: StudyConfig, pair: StudyPair, victim_path: Path, run_dir
     """Per row tag (each method, then ``ceiling``), one black-box job per seed of ``cfg`` at the pair's budget and
     its folder ``blackbox/<pair>_<tag>_seed<s>``."""
     attack, budget = pair_attack(cfg, pair), pair.budget or cfg.blackbox_budget
-    plan = [(method, method, method_attack(attack, method, budget)) for method in cfg.blackbox_methods]
+    # the data-free rows' students take the library's val-chosen KD temperature (the study's victims answer
+    # probabilities) unless the recipe sets one
+    plan = [(method, method, with_chosen_temperature(attack, method, budget, "probs"))
+            for method in cfg.blackbox_methods]
     if cfg.ceiling:
         plan.append(("ceiling", "reference", _shared(attack)))
     return {tag: [(BlackboxJob(victim=str(victim_path), student=pair.student, student_kwargs=pair.student_kwargs,

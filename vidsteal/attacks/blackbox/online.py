@@ -97,6 +97,20 @@ def chosen_temperature(method: str, budget: int, output: str) -> float:
     return SOFT_TEMPERATURE if method in SOFT_METHODS and budget <= SOFT_UP_TO and output == "probs" else 1.0
 
 
+def with_chosen_temperature(attack: dict[str, Any], method: str, budget: int, output: str,
+                            temperature: float | None = None) -> dict[str, Any]:
+    """``method``'s config overrides ``attack`` with its student's KD temperature: ``temperature`` for the data-free
+    methods, or :func:`chosen_temperature` when None; one the overrides set themselves wins, and 1 (the config's own
+    default) adds nothing, so a job at 1 is the job it always was."""
+    if method not in SOFT_METHODS:
+        return attack
+    chosen = chosen_temperature(method, budget, output) if temperature is None else temperature
+    distill = attack.get("distill") or {}
+    if chosen == 1.0 or "temperature" in distill:
+        return attack
+    return {**attack, "distill": {**distill, "temperature": chosen}}
+
+
 class OnlineStudent:
     """A student, its optimiser and a step counter; trains on batches drawn from a :class:`ReplayBuffer`.
 
