@@ -39,7 +39,8 @@ class OnlineDistillConfig(BaseConfig):
     loss: LossName | None = Field(None, description="kd | l1_logits | ce; None: kd when scores are revealed, else ce")
     temperature: float = Field(1.0, gt=0, description="KD temperature (val, embeddings: 8 gains at small budgets, "
                                "per-frame 10k 36.6 -> 41.0, 3D 30k 43.0 -> 45.8, but the 3D student at 100k loses "
-                               "50.4 -> 42.2; 1 stays the default, benchmarks/blackbox.py takes 8 up to 30k)")
+                               "50.4 -> 42.2; 1 stays the default, and the audit, the demo and the benchmark "
+                               "apply chosen_temperature: 8 up to 30k)")
     # val, T = 8 while querying (embeddings, E = 3): per-frame CNN 10k (seeds 0-2) 41.0 at 8 throughout, 38.5 at 1
     # in the final phase, 40.1 annealed; 3D 10k 34.1 / 33.0 / 35.3; 3D 100k seed 0 42.2 / 47.0 / 46.2 (T = 1
     # throughout: 50.4): the final phase's temperature does not win back 100k, so both stay off
