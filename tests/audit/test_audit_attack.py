@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidsteal.pipeline.audit import AuditConfig, audit_attack
+from vidsteal.pipeline.audit import AuditConfig, _temperature_notes, audit_attack
 from vidsteal.victims import OutputMode
 
 
@@ -35,3 +35,10 @@ def test_an_audit_saved_before_the_field_reads_as_the_temperature_it_ran_at():
     saved.pop("temperature")  # a run folder written before the field existed
     assert AuditConfig.model_validate(saved).temperature == 1.0  # so it never passes for today's rule
     assert AuditConfig(victim="victim.ts").temperature is None  # what users write keeps today's default
+
+
+def test_the_report_says_which_students_learnt_at_another_temperature():
+    notes = _temperature_notes(AuditConfig(victim="victim.ts", budget=10_000))
+    assert len(notes) == 2 and "noise" in notes[0] and "embeddings" in notes[1] and "val-chosen" in notes[0]
+    assert "val-chosen" not in _temperature_notes(AuditConfig(victim="victim.ts", budget=10_000, temperature=4))[0]
+    assert _temperature_notes(AuditConfig(victim="victim.ts", budget=50_000)) == []

@@ -117,6 +117,7 @@ def run_audit(cfg: AuditConfig, runs: str | Path = "runs", *, victim: Victim | N
         f"Audit queries (measuring the victim on the test data, never charged to an attack): {yard.audit_total} in "
         f"the audit ledger" + (f" {yard.audit_ledger}" if yard.audit_ledger else " (in-process victim: none needed)")
         + f", {yard.audit_paid} paid by this run.",
+        *_temperature_notes(cfg),
     ]
     study.wall_seconds = time.perf_counter() - start
     study.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -155,6 +156,19 @@ def audit_attack(cfg: AuditConfig, method: str) -> dict[str, Any]:
     if method == "reference" and cfg.ceiling_data not in (None, EMBEDDED):
         attack["data"] = cfg.ceiling_data
     return with_chosen_temperature(attack, method, cfg.budget, cfg.output_mode.kind, cfg.temperature)
+
+
+def _temperature_notes(cfg: AuditConfig) -> list[str]:
+    """What the report says about the KD temperature each data-free student learnt at (when it is not 1)."""
+    notes = []
+    for method in cfg.methods:
+        temperature = (audit_attack(cfg, method).get("distill") or {}).get("temperature", 1.0)
+        if temperature != 1.0:
+            notes.append(f"The {method} student learnt the victim's answers at KD temperature {temperature:g}"
+                         + (" (the val-chosen rule for budgets up to 30k queries of probabilities)."
+                            if cfg.temperature is None and "temperature" not in (cfg.blackbox.get("distill") or {})
+                            else "."))
+    return notes
 
 
 def _greybox(cfg: AuditConfig, victim: Victim, yard: Yardstick, run_dir: Path, progress: Progress | None,
