@@ -266,11 +266,6 @@ def with_tau(pair: str, method: str, over: dict[str, Any]) -> dict[str, Any]:
     return over if tau is None else merge(over, {"distill": {"prior_correction": tau}})
 
 
-def with_temperature(method: str, budget: int, output: str, over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` with the library method's val-chosen KD temperature at this budget and output mode (unless 1)."""
-    return with_chosen_temperature(over, method, budget, output)
-
-
 def usage_error(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -393,7 +388,7 @@ def main() -> None:
                 method, over = METHODS[name]
                 if name == "dfme":
                     over, notes[f"{pair} b{budget} dfme"] = tuned_dfme(args, pair, budget)
-                over = with_temperature(method, budget, args.output, with_tau(pair, method, over))
+                over = with_chosen_temperature(with_tau(pair, method, over), method, budget, args.output)
                 if name == "ceiling" and pair in USER_PAIRS:
                     if args.ceiling_data is None:
                         notes[f"{pair} ceiling"] = "not run: no --ceiling-data (the victim's own kind of clips)"
@@ -453,8 +448,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, li
           "victim classes that are top-1 for >= 1% of the paid clips; uncorr. = top-1 before the prior correction "
           "(distill.prior_correction; '-' = not corrected). KD temperature (val-chosen, output probs): "
           f"{SOFT_TEMPERATURE:g} for {' / '.join(SOFT_METHODS)} (and no_search) up to {SOFT_UP_TO:,} queries, "
-          "else 1 "
-          "(variants: their own)")
+          "else 1 (variants: their own)")
     for key, text in notes.items():
         print(f"  {key}: {text}")
     print("Confidence-threshold search:")

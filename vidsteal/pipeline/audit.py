@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from vidsteal import runs as run_folders
 from vidsteal.attacks.base import Progress
-from vidsteal.attacks.blackbox.online import with_chosen_temperature
+from vidsteal.attacks.blackbox import with_chosen_temperature
 from vidsteal.attacks.greybox import GreyboxConfig, GreyboxDatasets
 from vidsteal.config import BaseConfig
 from vidsteal.data.sources import EMBEDDED, resolve_aux, resolve_labeled
