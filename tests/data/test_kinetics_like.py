@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vidsteal.data.embedded import benchmark_factors, make_split, motion_classes
-from vidsteal.data.kinetics_like import MOTIONS, PAIRS, clip_motions, render_looks
+from vidsteal.data.kinetics_like import LOOK_SHAPES, MOTIONS, PAIRS, SCENES, TEXTURES, clip_motions, render_looks
 from vidsteal.data.synthetic import BenchmarkConfig
 
 STILL = BenchmarkConfig(frames=5, noise=0.0, drift=0.0)  # odd frames: the middle frame is the motions' origin
@@ -49,6 +49,19 @@ def test_an_appearance_class_is_invariant_to_motion():
     factors = benchmark_factors(BenchmarkConfig())
     appearance = factors["motion"] == 0
     assert factors["appearance"][appearance].unique().numel() == int(appearance.sum())  # one class per look
+
+
+def test_factors_split_each_look_into_the_parts_its_name_gives():
+    """shape / texture / scene factors name the parts of each class's look (what a student's look errors trace to)."""
+    cfg = BenchmarkConfig()
+    factors = benchmark_factors(cfg)
+    for c, name in enumerate(cfg.classes()):
+        shape, texture, scene = name.split("_")[:3]
+        assert (LOOK_SHAPES[factors["shape"][c]], TEXTURES[factors["texture"][c]], SCENES[factors["scene"][c]]) == (
+            shape, texture, scene)
+    same_look = factors["appearance"].view(-1, 1) == factors["appearance"].view(1, -1)
+    same_parts = torch.stack([factors[k].view(-1, 1) == factors[k].view(1, -1) for k in ("shape", "texture", "scene")])
+    assert torch.equal(same_look, same_parts.all(0))  # a look is exactly its three parts
 
 
 @pytest.mark.parametrize("pair", list(PAIRS))

@@ -13,7 +13,8 @@ import torch
 from torch.utils.data import Dataset
 
 from vidsteal.data.auxiliary import FAMILIES, render_auxiliary
-from vidsteal.data.kinetics_like import OTHER_SHAPES, class_table, clip_motions, render_looks, render_other_objects
+from vidsteal.data.kinetics_like import (LOOK_SHAPES, OTHER_SHAPES, SCENES, TEXTURES, class_table, clip_motions, look,
+                                         render_looks, render_other_objects)
 from vidsteal.data.synthetic import BenchmarkConfig, render_clips
 
 _SPLIT_CODES = {"train": 1, "test": 2, "val": 3, "aux": 4}
@@ -96,12 +97,18 @@ def benchmark_factors(cfg: BenchmarkConfig) -> dict[str, torch.Tensor]:
 
     v2 (kinetics): ``appearance`` = the class's look (object shape, texture, scene; the two classes of a motion
     pair share one), ``motion`` = 0 for an appearance class (any motion, drawn per clip), else the index in
-    :data:`~vidsteal.data.kinetics_like.MOTIONS` of the one motion that defines it. v1 (motion): ``shape`` and
-    ``motion`` index ``cfg.shapes`` / ``cfg.motions`` (class = shape * motions + motion).
+    :data:`~vidsteal.data.kinetics_like.MOTIONS` of the one motion that defines it; ``shape``, ``texture`` and
+    ``scene`` split the look into its parts (indices in LOOK_SHAPES / TEXTURES / SCENES), so a student's look errors
+    can be traced to the part it misses. v1 (motion): ``shape`` and ``motion`` index ``cfg.shapes`` /
+    ``cfg.motions`` (class = shape * motions + motion).
     """
     if cfg.kind == "kinetics":
         _, looks, motions = class_table(cfg.appearance_classes, cfg.motion_pairs)
-        return {"appearance": torch.tensor(looks), "motion": torch.tensor(motions)}
+        parts = [look(i) for i in looks]
+        return {"appearance": torch.tensor(looks), "motion": torch.tensor(motions),
+                **{name: torch.tensor([values.index(p[j]) for p in parts])
+                   for j, (name, values) in enumerate((("shape", LOOK_SHAPES), ("texture", TEXTURES),
+                                                       ("scene", SCENES)))}}
     index = torch.arange(len(cfg.shapes) * len(cfg.motions))
     return {"shape": index // len(cfg.motions), "motion": index % len(cfg.motions)}
 
@@ -118,8 +125,8 @@ def per_frame_ceiling(cfg: BenchmarkConfig) -> float:
     """Top-1 of a perfect per-frame model: it sees each class's look (v2 appearance, v1 shape) but no motion, so it
     can only guess among the classes that share a look (v2: 1 - pairs / classes; v1: 1 / motions)."""
     factors = benchmark_factors(cfg)
-    look = factors["appearance" if cfg.kind == "kinetics" else "shape"]
-    sharing = (look.view(-1, 1) == look.view(1, -1)).sum(1).float()
+    looks = factors["appearance" if cfg.kind == "kinetics" else "shape"]
+    sharing = (looks.view(-1, 1) == looks.view(1, -1)).sum(1).float()
     return (1 / sharing).mean().item()
 
 
