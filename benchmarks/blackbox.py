@@ -221,6 +221,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # the rich shape knobs (outlines, holes, duty, scene texture) on today's 3 .. 10 leaves: students miss the shape of
     # a look most (session 28: per-frame val 10k, shape 0.62 / texture 0.70 / scene 0.84 of the victim's answers)
     "varied_rich": ("embeddings", dead_leaves(min_leaves=3, rich=True)),
+    # one look per pool block in several motions (block_motion), each block's clips trained on the max of its
+    # answers (block_target, whole blocks paid): a per-frame student then learns a look as the motion class the
+    # victim names it in any motion, as on real clips where that look comes with that motion (session 28)
+    "block_max": ("embeddings", {"pool": {"block_motion": 1.0, "block_target": "max"}}),
+    "block_motion": ("embeddings", {"pool": {"block_motion": 1.0}}),  # its ablation: the motions, own answers
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}
@@ -413,7 +418,8 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, li
           f"{args.output}{f' k={args.k}' if 'topk' in args.output else ''}; mean +- std over seeds")
     header = (f"{'pair':<26} {'budget':>7} {'method':<24} {'seeds':>5} {'student top-1':>16} {'uncorr.':>7} "
               f"{'agreement':>16} "
-              f"{'victim':>7} {'look':>6} {'motion':>6} {'classes':>7} {'gen steps':>9}")
+              f"{'victim':>7} {'look':>6} {'motion':>6} {'shape/texture/scene':>19} {'classes':>7} "
+              f"{'gen steps':>9}")
     print(header)
     print("-" * len(header))
     summary: dict[str, Any] = {}
@@ -425,13 +431,17 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, li
             top1, agree = [r["top1"] for r in rows], [r["agreement"] for r in rows]
             look = statistics.mean(r.get("appearance_acc", r.get("shape_acc", float("nan"))) for r in rows)
             motion = statistics.mean(r.get("motion_acc", float("nan")) for r in rows)
+            parts = "-"  # v2 runs measured since session 28 split the look into its parts
+            if all("scene_acc" in r for r in rows):
+                parts = "/".join(f"{statistics.mean(r[f'{p}_acc'] for r in rows):.2f}"
+                                 for p in ("shape", "texture", "scene"))
             cov = statistics.mean((r.get("transfer_set") or {}).get("classes_covered", float("nan")) for r in rows)
             steps = f"{statistics.mean(r['generator_steps'] for r in rows):.0f}" if "generator_steps" in rows[0] else "-"
             plain = [(r.get("prior_correction") or {}).get("top1_uncorrected", r["top1"]) for r in rows]
             plain_cell = f"{statistics.mean(plain):.3f}" if any(r.get("prior_correction") for r in rows) else "-"
             print(f"{label:<26} {budget:>7} {method:<24} {len(rows):>5} {mean_std(top1):>16} {plain_cell:>7} "
                   f"{mean_std(agree):>16} "
-                  f"{rows[0]['victim_top1']:>7.3f} {look:>6.3f} {motion:>6.3f} {cov:>7.1f} {steps:>9}")
+                  f"{rows[0]['victim_top1']:>7.3f} {look:>6.3f} {motion:>6.3f} {parts:>19} {cov:>7.1f} {steps:>9}")
             cell[method] = {"top1": top1, "top1_uncorrected": plain, "agreement": agree,
                             "victim_top1": rows[0]["victim_top1"],
                             "queries": [r["queries"] for r in rows], "search": search_cell(rows),
@@ -447,7 +457,8 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, li
             print(f"{'':<26} ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
             cell["ratios"] = ratios
     print("targets: embeddings/victim >= 0.85 (3D pair, <= 100k queries), embeddings/ceiling >= 0.85 (per-frame "
-          "pairs), embeddings/dfme >= 1.5. look / motion = student accuracy on each factor of the class; classes = "
+          "pairs), embeddings/dfme >= 1.5. look / motion (and the look's shape / texture / scene) = student "
+          "accuracy on each factor of the class; classes = "
           "victim classes that are top-1 for >= 1% of the paid clips; uncorr. = top-1 before the prior correction "
           "(distill.prior_correction; '-' = not corrected). KD temperature (val-chosen, output probs): "
           f"{SOFT_TEMPERATURE:g} for {' / '.join(SOFT_METHODS)} (and no_search) up to {SOFT_UP_TO:,} queries, "

@@ -67,3 +67,43 @@ def test_balanced_sampling_evens_out_the_victims_top1_classes():
     assert abs(share(half) - 0.25) < 0.03  # sqrt weights: 10/sqrt(10) vs 90/sqrt(90)
     again = buf.sample(16, torch.Generator().manual_seed(3), balance=1.0)
     assert torch.equal(again[0], buf.sample(16, torch.Generator().manual_seed(3), balance=1.0)[0])  # seeded
+
+
+def test_group_max_keeps_every_class_any_member_of_a_group_was_given():
+    from vidsteal.attacks.blackbox.replay import group_max
+
+    targets = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.0, 0.8], [0.5, 0.5, 0.0], [0.0, 0.3, 0.7]])
+    pooled = group_max(targets, torch.tensor([7, 7, 3, 9]))
+    assert torch.allclose(pooled[0], torch.tensor([0.9, 0.1, 0.8]) / 1.8) and torch.equal(pooled[0], pooled[1])
+    assert torch.allclose(pooled[2:], targets[2:])  # a group of one keeps its own answer
+    assert torch.allclose(pooled.sum(1), torch.ones(4))
+
+
+def test_grouped_clips_train_on_their_block_max_and_a_rebuilt_buffer_regroups_exactly():
+    from vidsteal.attacks.blackbox.replay import group_max
+
+    g = torch.Generator().manual_seed(0)
+    own = [torch.softmax(torch.randn(6, 4, generator=g) * 3, 1) for _ in range(2)]
+    clips = torch.rand(6, 3, 2, 4, 4, generator=g)
+    buf = ReplayBuffer(num_classes=4)
+    buf.add(clips, own[0])  # ungrouped
+    buf.add(clips, own[1], blocks=torch.tensor([5, 5, 2, 2, 2, 8]))  # block ids are local to one add
+    assert torch.equal(buf.targets[:6], own[0]) and (buf.groups[:6] == -1).all()
+    assert buf.groups[6:].tolist() == [6, 6, 8, 8, 8, 11]  # each group named by its first row in the buffer
+    assert torch.allclose(buf.targets[6:8], group_max(own[1][:2], torch.zeros(2)).expand(2, 4))
+    assert torch.allclose(buf.targets[11], own[1][5])
+    rebuilt = ReplayBuffer(num_classes=4)  # as a resume does: own answers from the query log, then the groups
+    rebuilt.add(clips, own[0])
+    rebuilt.add(clips, own[1])
+    rebuilt.regroup(buf.groups)
+    assert torch.equal(rebuilt.targets, buf.targets)
+
+
+def test_rare_selection_by_blocks_pays_whole_blocks_by_their_mean_score():
+    from vidsteal.attacks.blackbox.pool import rare_first
+
+    probs = torch.eye(3)[torch.tensor([0, 0, 1, 1, 2, 2, 1, 2])]  # 4 blocks of 2 candidates
+    answered = torch.tensor([100.0, 0.0, 10.0])  # class 1 never answered: blocks of class 1 come first
+    assert rare_first(probs, answered, 4, block=2).tolist() == [2, 3, 6, 7]
+    assert rare_first(probs, answered, 3, block=2).tolist() == [2, 3, 6]
+    assert set(rare_first(probs, answered, 2).tolist()) == {2, 3}  # clip by clip, as before
