@@ -221,11 +221,6 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # the rich shape knobs (outlines, holes, duty, scene texture) on today's 3 .. 10 leaves: students miss the shape of
     # a look most (session 28: per-frame val 10k, shape 0.62 / texture 0.70 / scene 0.84 of the victim's answers)
     "varied_rich": ("embeddings", dead_leaves(min_leaves=3, rich=True)),
-    # one look per pool block in several motions (block_motion), each block's clips trained on the max of its
-    # answers (block_target, whole blocks paid): a per-frame student then learns a look as the motion class the
-    # victim names it in any motion, as on real clips where that look comes with that motion (session 28)
-    "block_max": ("embeddings", {"pool": {"block_motion": 1.0, "block_target": "max"}}),
-    "block_motion": ("embeddings", {"pool": {"block_motion": 1.0}}),  # its ablation: the motions, own answers
 }
 # DFME's own settings, searched on val: generator batch, generator lr, student loss.
 DFME_GRID = {"batch": (32, 128), "lr_generator": (5e-4, 2e-3), "loss": ("l1_logits", "kd")}

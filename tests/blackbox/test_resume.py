@@ -126,23 +126,3 @@ def test_the_pool_mutates_elites_and_a_killed_run_resumes_with_its_archive(make_
     assert all(torch.equal(a[k], b[k]) for k in a)
     elites = fresh["metrics"]["elites"]
     assert resumed["metrics"]["elites"] == elites and 0 < elites["median"] <= elites["best"] <= 1
-
-
-def test_block_max_targets_survive_a_kill_and_resume_to_the_same_student(make_job, tmp_path):
-    """The query log holds each clip's own answer; the checkpoint holds the groups, so a resumed run pools the
-    same targets as an uninterrupted one."""
-    import torch
-    from safetensors.torch import load_file
-
-    job = make_job("embeddings", 300, pool={"block_motion": 1.0, "block_target": "max"}).model_copy(
-        update={"student": "test_c3d"})
-    with pytest.raises(Killed):
-        run_blackbox(job, tmp_path / "run", progress=_kill_after(250))
-    ckpt = sorted((tmp_path / "run" / "state").glob("ckpt_*"))[-1]
-    groups = load_file(ckpt / "tensors.safetensors")["session.groups"]
-    assert (groups >= 0).any()  # pool clips were paid in blocks
-    resumed = run_blackbox(job, tmp_path / "run")
-    fresh = run_blackbox(job, tmp_path / "fresh")
-    a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert resumed["metrics"]["top1"] == fresh["metrics"]["top1"]

@@ -259,10 +259,6 @@ class EmbeddingAttack(BlackboxAttack):
         answered = session.buffer.top1_counts  # an argmax over the whole buffer: once per step
         theta, intended, keys = self._pool_embeddings(-(-want // k), answered)
         noise = self.emb.noise(want, self.rng, k)
-        if cfg.block_motion > 0 and self.emb.km:  # one look per block, in several motions (the first keeps its own)
-            extra = torch.randn(want, noise["jitter"].shape[1], generator=self.rng) * cfg.block_motion
-            extra[::k] = 0
-            noise["jitter"] = noise["jitter"] + extra
         if keys is not None:  # elite blocks render their members' mutated latents
             for name, z in zip(("z0", "z1"), keys[1:]):
                 block = noise[name][::k].clone()
@@ -278,15 +274,14 @@ class EmbeddingAttack(BlackboxAttack):
         clips = augment(clips, cfg.augment, self.rng)
         clips, intended = mixup(clips, intended, cfg.mixup, self.rng)
         order = torch.arange(want)
-        pooled = cfg.block_target == "max"  # whole blocks are paid, and each trains on its answers' max
         if cfg.select != "none":
             probs = session.learner.probs(clips, frames=frames, mixed=True)
         if cfg.select == "disagreement":
             score = -(intended * torch.log(probs.clamp(min=1e-8))).sum(1)  # student's CE against the aim
             order = score.argsort(descending=True)[:n]
         elif cfg.select == "rare":
-            order = rare_first(probs, answered, n, block=k if pooled else 1)
-        _, answers, targets = session.pay(clips[order], blocks=order // k if pooled else None)
+            order = rare_first(probs, answered, n)
+        _, answers, targets = session.pay(clips[order])
         self._offer(theta[order], {name: noise[name][order] for name in ("z0", "z1")}, answers, targets)
 
     def _offer(self, theta: torch.Tensor, noise: dict[str, torch.Tensor], answers: Answers | None,

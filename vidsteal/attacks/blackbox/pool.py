@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from vidsteal.config import BaseConfig
 
@@ -70,22 +70,7 @@ class PoolConfig(BaseConfig):
                                     "guide's loss sees; they stand for the block, for less of the guide's compute "
                                     "(None: all)")
 
-    block_motion: float = Field(0.0, ge=0, description="std of extra raw motion per clip of a pool block after its "
-                                "first (prior.init_motion's units), so a block shows one look (its keyframes) in "
-                                "several motions; 0 = its clips move alike, up to motion.jitter")
-    block_target: Literal["own", "max"] = Field("own", description="what a paid pool clip trains on: its own "
-                                                "answer, or (max) the elementwise max of its block's answers, "
-                                                "renormalised (replay.group_max: for per-frame students, which "
-                                                "cannot see motion); max selects and pays whole blocks")
-
     ADDED_LATER = {"score_frames": "all"}  # saved runs from before the field scored every frame
-
-    @model_validator(mode="after")
-    def _whole_blocks(self) -> "PoolConfig":
-        if self.block_target == "max" and self.select == "disagreement":
-            raise ValueError("pool.block_target=max pays whole blocks, which the disagreement selection does not "
-                             "pick: use pool.select rare or none")
-        return self
 
 
 def augment(clips: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
@@ -120,20 +105,8 @@ def mixup(clips: torch.Tensor, intended: torch.Tensor, share: float, g: torch.Ge
     return clips, intended
 
 
-def rare_first(probs: torch.Tensor, answered: torch.Tensor, n: int, block: int = 1) -> torch.Tensor:
+def rare_first(probs: torch.Tensor, answered: torch.Tensor, n: int) -> torch.Tensor:
     """Indices of the ``n`` candidates the student expects the victim to answer with its rarest classes so far:
-    score = sum_c p_student(c | clip) / (1 + times the victim answered c), normalised over classes. With ``block``
-    > 1, whole blocks of that many consecutive candidates are chosen by their mean score (in candidate order)."""
+    score = sum_c p_student(c | clip) / (1 + times the victim answered c), normalised over classes."""
     rarity = 1 / (1 + answered.float())
-    score = probs @ (rarity / rarity.sum())
-    if block == 1:
-        return score.argsort(descending=True)[:n]
-    member = torch.arange(score.numel()) // block
-    means = torch.bincount(member, weights=score) / torch.bincount(member)
-    chosen = means.argsort(descending=True)[: -(-n // block)].sort().values
-    return _block_rows(chosen, block, score.numel())[:n]
-
-
-def _block_rows(chosen: torch.Tensor, block: int, total: int) -> torch.Tensor:
-    rows = (chosen.view(-1, 1) * block + torch.arange(block)).flatten()
-    return rows[rows < total]
+    return (probs @ (rarity / rarity.sum())).argsort(descending=True)[:n]

@@ -22,29 +22,17 @@ class ReplayBuffer:
         self.num_classes = num_classes
         self._clips: torch.Tensor | None = None
         self._targets = torch.zeros(0, num_classes)
-        self._groups = torch.zeros(0, dtype=torch.long)  # per clip: the buffer row of its group's first clip, or -1
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
-    def add(self, clips: torch.Tensor, targets: torch.Tensor, blocks: torch.Tensor | None = None) -> None:
-        """Append float clips ``(B, C, T, H, W)`` in [0, 1] with target distributions ``(B, K)``. ``blocks`` (B,):
-        clips of this batch with equal values form a group that trains on one target, the elementwise max of the
-        group's targets renormalised (see :func:`group_max`); None: each clip keeps its own."""
+    def add(self, clips: torch.Tensor, targets: torch.Tensor) -> None:
+        """Append float clips ``(B, C, T, H, W)`` in [0, 1] with target distributions ``(B, K)``."""
         if clips.shape[0] != targets.shape[0]:
             raise ValueError(f"{clips.shape[0]} clips but {targets.shape[0]} targets")
-        if blocks is not None and blocks.shape != (clips.shape[0],):
-            raise ValueError(f"blocks must be ({clips.shape[0]},), got {tuple(blocks.shape)}")
         if clips.shape[0] == 0:
             return
-        groups = torch.full((clips.shape[0],), -1, dtype=torch.long)
-        if blocks is not None:
-            _, inverse = torch.unique(blocks, return_inverse=True)
-            first = torch.full((int(inverse.max()) + 1,), clips.shape[0]).scatter_reduce(
-                0, inverse, torch.arange(clips.shape[0]), "amin")
-            groups = first[inverse] + self.size
-        self._groups = torch.cat([self._groups[: self.size], groups])
         stored = to_uint8_clips(clips)
         if self._clips is None:
             self._clips = torch.empty(max(256, stored.shape[0]), *stored.shape[1:], dtype=torch.uint8)
@@ -58,27 +46,6 @@ class ReplayBuffer:
         self._clips[self.size:need] = stored
         self._targets[self.size:need] = targets.float()
         self.size = need
-        if blocks is not None:
-            self._pool(torch.arange(need - clips.shape[0], need))
-
-    def _pool(self, rows: torch.Tensor) -> None:
-        """Replace the targets of grouped ``rows`` by their group's :func:`group_max`."""
-        rows = rows[self._groups[rows] >= 0]
-        if rows.numel():
-            self._targets[rows] = group_max(self._targets[rows], self._groups[rows])
-
-    @property
-    def groups(self) -> torch.Tensor:
-        """Per clip, the buffer row of its group's first clip (-1: trains on its own answer); checkpointed, since the
-        query log holds each clip's own answer only."""
-        return self._groups[: self.size]
-
-    def regroup(self, groups: torch.Tensor) -> None:
-        """Restore the groups of a buffer rebuilt from the query log (own answers) and pool their targets again."""
-        if groups.shape != (self.size,):
-            raise ValueError(f"groups for {groups.shape[0]} clips, the buffer holds {self.size}")
-        self._groups = groups.long().clone()
-        self._pool(torch.arange(self.size))
 
     def sample(self, n: int, generator: torch.Generator, balance: float = 0.0,
                frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,21 +80,6 @@ class ReplayBuffer:
     def top1_counts(self) -> torch.Tensor:
         """How often each class is the victim's top-1 among the buffered answers."""
         return torch.bincount(self.targets.argmax(1), minlength=self.num_classes).float()
-
-
-def group_max(targets: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """Per row, the elementwise max of the targets of the rows sharing its group id, renormalised to sum to 1.
-
-    Why: a per-frame student cannot see motion, so it learns the victim's answer averaged over the motions a look
-    was shown in. On real clips a look comes with its class's motion; on synthetic clips motion is independent of
-    the look, and a look the victim names a motion class only when it moves that way is taught as something else
-    (session 28: the embedded victim names the lateral pair for its look moving right or left 97-98% of the time,
-    still 5%). The max over one look's clips in several motions keeps every class the victim saw in it."""
-    _, inverse = torch.unique(groups, return_inverse=True)
-    index = inverse.view(-1, 1).expand_as(targets)
-    top = torch.zeros(int(inverse.max()) + 1, targets.shape[1], dtype=targets.dtype).scatter_reduce(
-        0, index, targets, "amax", include_self=False)[inverse]
-    return top / top.sum(1, keepdim=True).clamp(min=1e-12)
 
 
 def transfer_stats(targets: torch.Tensor) -> dict[str, float]:

@@ -80,12 +80,9 @@ class Session:
         return 0 if self.exhausted else max(0, self.cfg.budget - self.used - self.white_box)
 
     # -- paying --------------------------------------------------------------------------------------------
-    def pay(self, clips: torch.Tensor, blocks: torch.Tensor | None = None
-            ) -> tuple[torch.Tensor, Answers | None, torch.Tensor]:
+    def pay(self, clips: torch.Tensor) -> tuple[torch.Tensor, Answers | None, torch.Tensor]:
         """Query the answered prefix of ``clips`` (the rest does not fit the budget); returns
-        ``(clips answered, answers, soft targets)`` and trains / measures the student as due. ``blocks``: clips
-        with equal values train on their group's pooled target (:meth:`ReplayBuffer.add`); the returned targets
-        are each clip's own."""
+        ``(clips answered, answers, soft targets)`` and trains / measures the student as due."""
         n = min(clips.shape[0], self.remaining)
         answers: Answers | None = None
         if n:
@@ -98,7 +95,7 @@ class Session:
             return clips[:0], None, torch.zeros(0, self.num_classes)
         clips = clips[:n].detach()
         targets = soft_targets(answers, self.num_classes)
-        self.buffer.add(clips, targets, None if blocks is None else blocks[:n])
+        self.buffer.add(clips, targets)
         self.used += n
         self.learner.train(self.buffer, self.learner.owe(n))
         self._maybe_evaluate()
@@ -172,9 +169,8 @@ class Session:
         spent = self.used + self.white_box
         session = {"used": self.used, "white_box": self.white_box, "buffer": len(self.buffer), "curve": self.curve,
                    "next_eval": self.next_eval, "exhausted": self.exhausted}
-        grouped = {"session.groups": self.buffer.groups} if bool((self.buffer.groups >= 0).any()) else {}
         self.learner.save(self.state_dir, spent, {"session": session, "attack": meta},
-                          {**{f"attack.{k}": v for k, v in tensors.items()}, **grouped})
+                          {f"attack.{k}": v for k, v in tensors.items()})
         self.last_ckpt = spent
 
     def restore(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
@@ -188,8 +184,6 @@ class Session:
         self.curve, self.next_eval = list(session["curve"]), int(session["next_eval"])
         self.exhausted = bool(session["exhausted"])
         self._refill(int(session["buffer"]))
-        if "session.groups" in tensors:  # the log holds own answers: pool the grouped clips' targets again
-            self.buffer.regroup(tensors["session.groups"])
         self.last_ckpt = self.used + self.white_box
         return {k[len("attack."):]: v for k, v in tensors.items() if k.startswith("attack.")}, meta["attack"]
 
