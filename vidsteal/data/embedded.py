@@ -104,11 +104,11 @@ def benchmark_factors(cfg: BenchmarkConfig) -> dict[str, torch.Tensor]:
     """
     if cfg.kind == "kinetics":
         _, looks, motions = class_table(cfg.appearance_classes, cfg.motion_pairs)
-        parts = [look(i) for i in looks]
+        shapes, textures, scenes = zip(*(look(i) for i in looks))
         return {"appearance": torch.tensor(looks), "motion": torch.tensor(motions),
-                **{name: torch.tensor([values.index(p[j]) for p in parts])
-                   for j, (name, values) in enumerate((("shape", LOOK_SHAPES), ("texture", TEXTURES),
-                                                       ("scene", SCENES)))}}
+                "shape": torch.tensor([LOOK_SHAPES.index(s) for s in shapes]),
+                "texture": torch.tensor([TEXTURES.index(t) for t in textures]),
+                "scene": torch.tensor([SCENES.index(s) for s in scenes])}
     index = torch.arange(len(cfg.shapes) * len(cfg.motions))
     return {"shape": index // len(cfg.motions), "motion": index % len(cfg.motions)}
 
