@@ -22,6 +22,7 @@ renderer, so it is an analysis of our embedded victims, not a step any attack ca
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -128,7 +129,8 @@ def main() -> None:
     for run in args.runs:
         yard, pred, share = measure(run)
         if "scene" not in (yard.test_set.factors or {}):
-            raise SystemExit(f"error: {run}: its test clips have no look parts (benchmark v2 only)")
+            print(f"error: {run}: its test clips have no look parts (benchmark v2 only)", file=sys.stderr)
+            raise SystemExit(2)
         first = first or yard
         if first is yard:
             summary("victim", yard.victim_logits.argmax(1), yard)
