@@ -57,6 +57,9 @@ def measure(run: Path) -> tuple[Yardstick, torch.Tensor, torch.Tensor | None]:
     victim = resolve_victim(job.victim, card=job.card, output_mode=job.output_mode)
     try:
         yard = yardstick(victim, job.test_data, run.parent / AUDIT_QUERIES, size=job.test_size, seed=job.test_seed)
+        if "scene" not in (yard.test_set.factors or {}):
+            print(f"error: {run}: its test clips have no look parts (benchmark v2 only)", file=sys.stderr)
+            raise SystemExit(2)
         logits, _ = predict(load_model(run / "student.safetensors"), yard.test_set)
         return yard, logits.argmax(1), answered_share(run, victim.oracle.num_classes)
     finally:
@@ -128,9 +131,6 @@ def main() -> None:
     first = None
     for run in args.runs:
         yard, pred, share = measure(run)
-        if "scene" not in (yard.test_set.factors or {}):
-            print(f"error: {run}: its test clips have no look parts (benchmark v2 only)", file=sys.stderr)
-            raise SystemExit(2)
         first = first or yard
         if first is yard:
             summary("victim", yard.victim_logits.argmax(1), yard)
