@@ -98,14 +98,15 @@ def per_class(pred: torch.Tensor, yard: Yardstick, share: torch.Tensor | None) -
 def looks_by_motion(victim_spec: str, clips: int = 60) -> None:
     """How often the victim names each motion pair when the pair's look moves in each of the benchmark's motions."""
     victim = resolve_victim(victim_spec)
-    names = BenchmarkConfig().classes()
+    bench = BenchmarkConfig.model_validate(victim.card.dataset)  # the benchmark the victim was trained on
+    names = bench.classes()
     print(f"share of {clips} clips the victim files under the pair, by the motion the pair's look is rendered in:")
     print(f"  {'pair':<8} " + " ".join(f"{m:>8}" for m in MOTIONS))
     for pair, index in PAIR_LOOKS.items():
         members = torch.tensor([c for c, n in enumerate(names) if n.startswith("_".join(look(index)) + "_")])
         cells = []
         for m in range(len(MOTIONS)):  # the same seed: the same objects and scenes in every motion
-            batch = render_looks(torch.full((clips,), index), torch.full((clips,), m), BenchmarkConfig(),
+            batch = render_looks(torch.full((clips,), index), torch.full((clips,), m), bench,
                                  torch.Generator().manual_seed(0))
             top = victim.oracle.query(to_model_input(batch)).labels[:, 0]
             cells.append(f"{torch.isin(top, members).float().mean():>8.2f}")
@@ -128,11 +129,9 @@ def main() -> None:
     if args.gap_to is not None:
         yard, pred, _ = measure(args.gap_to)
         reference = summary(f"[gap to] {args.gap_to.name}", pred, yard)
-    first = None
-    for run in args.runs:
+    for i, run in enumerate(args.runs):
         yard, pred, share = measure(run)
-        first = first or yard
-        if first is yard:
+        if i == 0:
             summary("victim", yard.victim_logits.argmax(1), yard)
         row = summary(run.name, pred, yard)
         if reference is not None:
