@@ -46,6 +46,39 @@ def test_each_motion_parameter_moves_the_clip():
         assert frame_difference(clip).item() > 1e-3, f"motion dim {dim} changed nothing"
 
 
+def test_one_kind_moves_each_clip_one_way_only():
+    """Kinds still / pan / roll / zoom keep only their own coordinates (and the latent path): each clip renders as
+    if the others were zero, and a still clip of one keyframe does not change (but for rounding)."""
+    key = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    motion = torch.full((4, MOTION_DIMS), 1.5)
+    kind = torch.tensor([0.0, 1, 2, 3])
+    cfg = MotionConfig(one_kind=True)
+    clips = make_clips(key, None, motion, 5, 16, cfg, kind=kind)
+    keep = torch.tensor([[0.0, 0, 0, 0, 1], [1, 1, 0, 0, 1], [0, 0, 1, 0, 1], [0, 0, 0, 1, 1]])
+    alone = make_clips(key, None, motion * keep, 5, 16, MotionConfig())
+    torch.testing.assert_close(clips, alone, rtol=0, atol=1e-6)
+    assert frame_difference(clips)[0] < 1e-6 and (frame_difference(clips)[1:] > 1e-3).all()
+    assert not torch.equal(clips, make_clips(key, None, motion, 5, 16, MotionConfig()))
+
+
+def test_one_kind_draws_one_kind_per_clip_after_the_usual_noise():
+    """Without one_kind the per-clip noise is what it always was; with it only a ``kind`` entry (drawn last) is
+    added, all four kinds occur, and it follows the clips through the search's batching and a render."""
+    prior = create_generator("test_dcgan")
+    plain = ClassEmbeddings(prior, 3, PriorConfig(generator="test_dcgan"), MotionConfig(), 4, 16, seed=0)
+    kinds = ClassEmbeddings(prior, 3, PriorConfig(generator="test_dcgan"), MotionConfig(one_kind=True), 4, 16, 0)
+    a, b = plain.noise(64, torch.Generator().manual_seed(5)), kinds.noise(64, torch.Generator().manual_seed(5))
+    assert "kind" not in a and set(b) == set(a) | {"kind"}
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert set(b["kind"].tolist()) == {0.0, 1.0, 2.0, 3.0}
+    theta = kinds.theta.repeat(2, 1)
+    noise = {k: v[:6] for k, v in b.items()}
+    clips = kinds.render(theta, noise)
+    columnar = kinds.render(theta, {**noise, "kind": noise["kind"].view(-1, 1)})  # as the NES search batches it
+    assert torch.equal(clips, columnar)
+    assert not torch.equal(clips, plain.render(theta, {k: v[:6] for k, v in a.items()}))
+
+
 def test_embedding_clips_are_differentiable_in_theta():
     prior = create_generator("test_dcgan")
     emb = ClassEmbeddings(prior, 3, PriorConfig(generator="test_dcgan"), MotionConfig(), 4, 16, seed=0)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips, resize
+from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips, motion_kinds, resize
 from vidsteal.config import BaseConfig
 from vidsteal.models.generators import ImageGenerator
 from vidsteal.train.precision import Precision, autocast
@@ -137,17 +137,19 @@ class ClassEmbeddings:
         return self.kc + self.kl + self.km
 
     def noise(self, n: int, g: torch.Generator, per_image: int = 1) -> dict[str, torch.Tensor]:
-        """Per-clip randomness: two latents (keyframe / background), motion jitter, sprite position and mask
-        polarity. With ``per_image`` > 1 the latents repeat in blocks of that many clips, so clips that also share
+        """Per-clip randomness: two latents (keyframe / background), motion jitter, sprite position, mask
+        polarity and (``one_kind``) the kind of motion. With ``per_image`` > 1 the latents repeat in blocks of that many clips, so clips that also share
         their embedding share their keyframes (rendered once, see :meth:`render`)."""
         images = -(-n // per_image)
         z0, z1 = self.prior.sample_z(images, g), self.prior.sample_z(images, g)
         if per_image > 1:
             z0, z1 = z0.repeat_interleave(per_image, 0)[:n], z1.repeat_interleave(per_image, 0)[:n]
-        return {"z0": z0, "z1": z1,
-                "jitter": torch.randn(n, MOTION_DIMS, generator=g) * self.motion.jitter,
-                "centre": (torch.rand(n, 2, generator=g) - 0.5) * 0.8,
-                "polarity": torch.randint(0, 2, (n,), generator=g).float() * 2 - 1}
+        out = {"z0": z0, "z1": z1,
+               "jitter": torch.randn(n, MOTION_DIMS, generator=g) * self.motion.jitter,
+               "centre": (torch.rand(n, 2, generator=g) - 0.5) * 0.8,
+               "polarity": torch.randint(0, 2, (n,), generator=g).float() * 2 - 1}
+        kind = motion_kinds(n, self.motion, g)  # drawn last: without one_kind the stream is what it always was
+        return out if kind is None else {**out, "kind": kind}
 
     def render(self, theta: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:
         """Clips ``(N, 3, T, S, S)`` in [0, 1] for embedding rows ``theta (N, D)``; differentiable in ``theta``.
@@ -160,8 +162,10 @@ class ClassEmbeddings:
         key0 = self._keyframes(noise["z0"] + shift, cvec)
         key1 = self._keyframes(noise["z1"] + shift, cvec)
         motion = torch.zeros(theta.shape[0], MOTION_DIMS) if self.km == 0 else mot + noise["jitter"]
+        kind = noise.get("kind")
         parts = [make_clips(key0[i:i + step], key1[i:i + step], motion[i:i + step], self.frames, self.size,
-                            self.motion, noise["centre"][i:i + step], noise["polarity"][i:i + step])
+                            self.motion, noise["centre"][i:i + step], noise["polarity"][i:i + step],
+                            None if kind is None else kind[i:i + step])
                  for step in (self.cfg.render_batch,) for i in range(0, theta.shape[0], step)]
         return torch.cat(parts)
 

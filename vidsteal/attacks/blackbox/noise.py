@@ -19,7 +19,7 @@ from pydantic import Field
 
 from vidsteal.attacks.blackbox.pool import mixup
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
-from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips
+from vidsteal.attacks.blackbox.trajectories import MOTION_DIMS, MotionConfig, make_clips, motion_kinds
 from vidsteal.attacks.registry import register_attack
 
 
@@ -63,7 +63,8 @@ def moving_noise_clips(n: int, frames: int, size: int, cfg: NoiseAttackConfig, g
     motion = motion + torch.randn(n, MOTION_DIMS, generator=g) * cfg.motion.jitter
     centre = (torch.rand(n, 2, generator=g) - 0.5) * 0.8
     polarity = torch.randint(0, 2, (n,), generator=g).float() * 2 - 1
-    return make_clips(key0, key1, motion, frames, size, cfg.motion, centre, polarity)
+    kind = motion_kinds(n, cfg.motion, g)
+    return make_clips(key0, key1, motion, frames, size, cfg.motion, centre, polarity, kind)
 
 
 @register_attack
