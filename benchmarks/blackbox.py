@@ -135,6 +135,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "no_search_mixup_0.5": ("embeddings", {**NO_SEARCH, "pool": {**NO_SEARCH["pool"], "mixup": 0.5}}),
     "noise_mixup_0.5": ("noise", {"render": "motion", "mixup": 0.5, **UNCORRECTED}),  # the floor with the same blends
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
+    "prior_pool": ("embeddings", {"pool": {"mix": {"prior": 1.0}}}),  # the search runs, the pool draws from the prior
     "search_uncapped": ("embeddings", {"search": {"max_iters": None}}),  # search up to `fraction` of any budget
     "static": ("embeddings", {"motion": {"static": True}}),
     # each clip still, panning, rolling or zooming; val 10k per-frame 37.3 vs 41.0, 3D 34.8 vs 36.2: not adopted
