@@ -138,8 +138,9 @@ class ClassEmbeddings:
 
     def noise(self, n: int, g: torch.Generator, per_image: int = 1) -> dict[str, torch.Tensor]:
         """Per-clip randomness: two latents (keyframe / background), motion jitter, sprite position, mask
-        polarity and (``one_kind``) the kind of motion. With ``per_image`` > 1 the latents repeat in blocks of that many clips, so clips that also share
-        their embedding share their keyframes (rendered once, see :meth:`render`)."""
+        polarity and (``one_kind``) the kind of motion. With ``per_image`` > 1 the latents repeat in blocks of that
+        many clips, so clips that also share their embedding share their keyframes (rendered once, see
+        :meth:`render`)."""
         images = -(-n // per_image)
         z0, z1 = self.prior.sample_z(images, g), self.prior.sample_z(images, g)
         if per_image > 1:
