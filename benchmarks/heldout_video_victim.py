@@ -94,6 +94,14 @@ def sample(video: torch.Tensor, split: str, n: int, g: torch.Generator) -> torch
     return torch.stack(clips).round().clamp(0, 255).to(torch.uint8)
 
 
+def draw(videos: list[torch.Tensor], split: str, per_class: int, generators: list[torch.Generator]
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` clips of each video's ``split`` stretch (video ``i`` drawn with ``generators[i]``, in order),
+    labelled by the video's index."""
+    clips = torch.cat([sample(v, split, per_class, gen) for v, gen in zip(videos, generators)])
+    return clips, torch.arange(len(videos)).repeat_interleave(per_class)
+
+
 def to_units(clips: torch.Tensor) -> torch.Tensor:
     """uint8 RGB ``(N, T, 3, H, W)`` -> what the victim's card declares: BGR, mean / std in [0, 255] units."""
     bgr = clips.flip(2).float()
@@ -116,9 +124,7 @@ def train(videos: list[torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], ep
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * (per_epoch // bs))
     start = time.time()
     for epoch in range(epochs):
-        per_class = per_epoch // len(videos)
-        x = torch.cat([sample(v, "train", per_class, g) for v in videos])
-        y = torch.arange(len(videos)).repeat_interleave(per_class)
+        x, y = draw(videos, "train", per_epoch // len(videos), [g] * len(videos))
         net.train()
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x) - bs + 1, bs):
@@ -150,11 +156,10 @@ def export(clips: torch.Tensor, labels: torch.Tensor, names: list[str], root: Pa
 
 
 def export_more(videos: list[torch.Tensor], names: list[str], root: Path, per_class: int, first: int) -> None:
-    """More training-stretch clips for the ceiling, from their own random stream (seed 1): drawn after the victim
-    is trained, so the victim does not depend on how many are drawn."""
-    clips = torch.cat([sample(v, "train", per_class, torch.Generator().manual_seed(1 + i))
-                       for i, v in enumerate(videos)])
-    export(clips, torch.arange(len(videos)).repeat_interleave(per_class), names, root, first)
+    """More training-stretch clips for the ceiling, from their own random streams (video ``i`` seeded ``1 + i``):
+    drawn after the victim is trained, so the victim does not depend on how many are drawn."""
+    generators = [torch.Generator().manual_seed(1 + i) for i in range(len(videos))]
+    export(*draw(videos, "train", per_class, generators), names, root, first)
 
 
 def main() -> None:
@@ -180,8 +185,7 @@ def main() -> None:
     splits = {}
     for split, per_class in (("test", args.test_per_class), ("val", args.val_per_class),
                              ("train", args.ceiling_per_class)):
-        clips = torch.cat([sample(v, split, per_class, g) for v in videos])
-        splits[split] = (clips, torch.arange(len(videos)).repeat_interleave(per_class))
+        splits[split] = draw(videos, split, per_class, [g] * len(videos))
         export(*splits[split], names, args.out / split)
     net = train(videos, splits["val"], args.epochs, args.per_epoch, g)
     export_more(videos, names, args.out / "train", args.ceiling_more, len(splits["train"][0]))
