@@ -136,6 +136,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "noise_mixup_0.5": ("noise", {"render": "motion", "mixup": 0.5, **UNCORRECTED}),  # the floor with the same blends
     "search_0.2": ("embeddings", {"search": {"fraction": 0.2}}),
     "prior_pool": ("embeddings", {"pool": {"mix": {"prior": 1.0}}}),  # the search runs, the pool draws from the prior
+    # 10% of the budget on the prior's clips first; only classes with < 0.1 x the uniform share of its answers are
+    # searched, the rest draw prior samples (search.probe)
+    "probe": ("embeddings", {"search": {"probe": 0.1, "covered": 0.1}}),
     "search_uncapped": ("embeddings", {"search": {"max_iters": None}}),  # search up to `fraction` of any budget
     "static": ("embeddings", {"motion": {"static": True}}),
     # each clip still, panning, rolling or zooming; val 10k per-frame 37.3 vs 41.0, 3D 34.8 vs 36.2: not adopted

@@ -126,3 +126,17 @@ def test_the_pool_mutates_elites_and_a_killed_run_resumes_with_its_archive(make_
     assert all(torch.equal(a[k], b[k]) for k in a)
     elites = fresh["metrics"]["elites"]
     assert resumed["metrics"]["elites"] == elites and 0 < elites["median"] <= elites["best"] <= 1
+
+
+def test_a_run_killed_in_its_probe_resumes_there_and_trains_the_same_student(make_job, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    job = make_job("embeddings", 300, search={"probe": 0.9}).model_copy(update={"student": "test_c3d"})
+    with pytest.raises(Killed):  # the probe pays the first 270 queries: killed inside it, after a checkpoint
+        run_blackbox(job, tmp_path / "run", progress=_kill_after(250))
+    resumed = run_blackbox(job, tmp_path / "run")
+    fresh = run_blackbox(job, tmp_path / "fresh")
+    a, b = load_file(tmp_path / "run" / "student.safetensors"), load_file(tmp_path / "fresh" / "student.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["metrics"]["search"] == fresh["metrics"]["search"]

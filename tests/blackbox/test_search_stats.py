@@ -115,3 +115,46 @@ def test_the_search_grows_with_the_budget_unless_capped(max_iters, tmp_path):
         assert 0.5 * 600 - K * 4 < s["search_queries"] <= 0.5 * 600 and s["iterations"] > 6
     else:  # iteration 1 pays every class, iteration 2 the K - 1 still open
         assert s["iterations"] == 2 and s["search_queries"] == K * 4 + (K - 1) * 4
+
+
+class Hashed(nn.Module):
+    """A victim whose answer is a pseudo-random function of the clip: every class is answered about equally often."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(50.0))
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        x = clips.flatten(1).sum(1, keepdim=True) * 1000
+        return self.scale * torch.sin(x + torch.arange(K) * (2 * torch.pi / K))
+
+
+def test_the_probe_searches_only_the_classes_the_prior_misses(tmp_path):
+    """Sure answers class 0 for everything: the probe's 100 prior clips cover class 0 alone, so the search starts
+    on the other K - 1 (population 4 each) and never pays for class 0."""
+    metrics, paid = _search(Sure(), OutputMode(), tmp_path, threshold=0.5, probe=0.25)
+    s = metrics["search"]
+    assert paid == 400 and s["covered_by_prior"] == ["0"]
+    assert s["reached_at"][0] == -1 and s["best_confidence"][0] == 0  # never searched
+    assert s["iterations"] == 6 and s["search_queries"] == 6 * (K - 1) * 4  # the probe is not search
+    assert s["never_reached"] == [str(c) for c in range(1, K)]
+
+
+def test_a_prior_that_covers_every_class_skips_the_search(tmp_path):
+    metrics, paid = _search(Hashed(), OutputMode(), tmp_path, probe=0.25, covered=0.1)
+    s = metrics["search"]
+    assert paid == 400 and s["covered_by_prior"] == [str(c) for c in range(K)]
+    assert s["iterations"] == s["search_queries"] == 0 and s["never_reached"] == []
+
+
+def test_without_the_probe_every_class_is_searched(tmp_path):
+    metrics, _ = _search(Hashed(), OutputMode(), tmp_path, covered=0.1)
+    assert metrics["search"]["covered_by_prior"] == [] and metrics["search"]["search_queries"] > 0
+
+
+def test_cover_marks_classes_at_a_share_of_the_uniform_answer_rate():
+    from vidsteal.attacks.blackbox.class_embedding import SearchState
+
+    state = SearchState(4, 3)
+    state.cover(torch.tensor([50.0, 30.0, 12.0, 8.0]), 0.5)  # uniform share 25: covered from 12.5 answers on
+    assert state.covered.tolist() == [True, True, False, False]

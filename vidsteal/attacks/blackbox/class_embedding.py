@@ -87,6 +87,12 @@ class SearchConfig(BaseConfig):
     step: float = Field(0.5, gt=0, le=1, description="fraction of the way to the elites' mean (shared_es)")
     clips_per_candidate: int = Field(1, ge=1, description="clips rendered per sampled embedding")
     grad_clips: int = Field(4, ge=1, description="clips per class and iteration (gradient mode)")
+    probe: float = Field(0.0, ge=0, lt=1, description="share of the budget first spent on the prior's own clips "
+                         "(victim-labelled pool clips the student keeps); classes the victim then answers often "
+                         "enough (`covered`) are not searched and their pool samples come from the prior (0 = off: "
+                         "every class is searched)")
+    covered: float = Field(0.5, gt=0, description="a class is covered by the prior when its share of the probe's "
+                           "top-1 answers is at least this times the uniform share 1 / K")
 
 
 class WhiteBoxRequired(RuntimeError):
@@ -197,8 +203,13 @@ class SearchState:
         self.best = torch.zeros(num_classes)  # best mean victim confidence seen per class
         self.last = torch.zeros(num_classes)
         self.history = torch.zeros(0, num_classes, dim)  # theta after each iteration: all confidence levels
+        self.covered = torch.zeros(num_classes, dtype=torch.bool)  # answered enough on the probe: not searched
         self.iters = 0
         self.spent = 0  # queries (or white-box calls) the search used
+
+    def cover(self, counts: torch.Tensor, share: float) -> None:
+        """Mark the classes whose share of the probe's top-1 answers ``counts`` is >= ``share / K``."""
+        self.covered = counts >= share * counts.sum() / counts.numel()
 
     def update(self, classes: torch.Tensor, conf: torch.Tensor, spent_total: int, threshold: float) -> None:
         self.last[classes] = conf
@@ -209,21 +220,23 @@ class SearchState:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"search.reached": self.reached, "search.reached_at": self.reached_at, "search.best": self.best,
-                "search.last": self.last, "search.history": self.history}
+                "search.last": self.last, "search.history": self.history, "search.covered": self.covered}
 
     def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.reached, self.reached_at = tensors["search.reached"], tensors["search.reached_at"]
         self.best, self.last, self.history = tensors["search.best"], tensors["search.last"], tensors["search.history"]
+        self.covered = tensors.get("search.covered", torch.zeros_like(self.reached))  # none before the probe existed
         self.iters, self.spent = int(meta["iters"]), int(meta["spent"])
 
     def report(self, names: list[str] | None, threshold: float) -> dict[str, Any]:
         names = names or [str(c) for c in range(len(self.reached))]
         reached_at = [int(q) for q in self.reached_at.tolist()]
-        never = [names[c] for c in range(len(names)) if not self.reached[c]]
+        never = [names[c] for c in range(len(names)) if not self.reached[c] and not self.covered[c]]
         return {
             "threshold": threshold, "iterations": self.iters, "search_queries": self.spent,
             "classes_reached": int(self.reached.sum()), "never_reached": never,
-            "queries_to_all": max(reached_at) if not never else None,
+            "covered_by_prior": [names[c] for c in range(len(names)) if self.covered[c]],
+            "queries_to_all": max(reached_at) if not never and self.reached.any() else None,
             "reached_at": reached_at, "best_confidence": [round(float(v), 4) for v in self.best],
         }
 

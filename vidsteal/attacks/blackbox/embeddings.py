@@ -8,29 +8,10 @@ reference study's white-box setting. Query cost: search iterations (see
 :mod:`~vidsteal.attacks.blackbox.class_embedding`) until every class passes the threshold or ``search.fraction``
 of the budget is spent, then one query per pool clip.
 
-Known problem (issue 8): clips that fool the victim with high confidence transfer poorly to real clips. The pool
-therefore mixes sample kinds (``pool.mix``), each to be kept only if it measurably helps on the benchmark's
-validation split (``benchmarks/blackbox.py --split val``; the test split is for the report only):
-
-- ``class``: ``theta_c`` plus Gaussian spread (the per-class distribution), labelled near-one-hot by the victim;
-- ``boundary``: embeddings interpolated between two classes, whose answers are mixed soft labels;
-- ``history``: embeddings from the search path, i.e. every confidence level and not only > threshold;
-- ``prior``: random embeddings around the generator's own classes (what the prior makes before any search);
-- ``elite``: Gaussian mutations (``pool.elite_sigma``) of the individual clips the victim scored highest for the
-  aimed class so far (embedding and keyframe latents, see :mod:`~vidsteal.attacks.blackbox.elites`).
-
-``pool.select=disagreement`` renders ``candidates`` times more clips than it pays for and queries those on which
-the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated);
-``pool.select=rare`` queries those the student expects the victim to answer with classes it has rarely answered so
-far (expected ``1 / (1 + count)`` of the predicted class): a victim that files most synthetic clips under one class
-(a catch-all) otherwise leaves the other classes with almost no answers. The student scores each candidate on
-the frames it trains on (``pool.score_frames=train``): one frame for the per-frame students of the demo, so the
-selection costs a fraction of a student step instead of T frames' forward passes per candidate.
-``pool.free_motion`` redraws the motion coordinates of a share of the searched samples from the prior: otherwise
-every class sample of a class moves as its searched embedding does (the class spread acts on appearance only).
-``pool.allocate=rare`` aims pool samples at classes in inverse proportion to how often the victim has answered them.
-``pool.guide_steps`` first steers every candidate block through the student toward the class it aims at
-(:mod:`~vidsteal.attacks.blackbox.guide`; student compute only, no queries).
+Known problem (issue 8): clips that fool the victim with high confidence transfer poorly to real clips, so the
+pool mixes sample kinds and can select its queries through the student (:mod:`~vidsteal.attacks.blackbox.pool`).
+``search.probe`` first spends a share of the budget on the prior's own clips and searches only the classes the victim
+rarely answered on them (the search exists to reach classes the prior misses); the others draw prior samples.
 """
 
 from __future__ import annotations
@@ -98,7 +79,8 @@ class EmbeddingAttack(BlackboxAttack):
         self.adam = Adam(tuple(self.emb.theta.shape), cfg.search.lr)
         self.search = SearchState(session.num_classes, self.emb.dim)
         self.search_budget = int(cfg.search.fraction * cfg.budget)
-        self.phase = "search" if cfg.search.max_iters != 0 and self.search_budget > 0 else "pool"
+        self.probe_budget = int(cfg.search.probe * cfg.budget)
+        self.phase = "probe" if self.probe_budget else self._after_probe()
         self.names: list[str] | None = getattr(self, "class_names", None)
         self.archive = (EliteArchive(session.num_classes, cfg.pool.elites, self.emb.dim, prior.z_dim)
                         if cfg.pool.mix.get("elite", 0) > 0 else None)
@@ -123,7 +105,17 @@ class EmbeddingAttack(BlackboxAttack):
         return out if self.archive is None else {**out, "elites": self.archive.report()}
 
     # -- steps ---------------------------------------------------------------------------------------------
+    def _after_probe(self) -> str:
+        searched = self.config.search.max_iters != 0 and self.search_budget > 0 and not self.search.covered.all()
+        return "search" if searched else "pool"
+
     def step(self, session: Session) -> None:
+        if self.phase == "probe":
+            self._pool_step(session, limit=self.probe_budget - session.used)
+            if session.used >= self.probe_budget or not session.remaining:
+                self.search.cover(session.buffer.top1_counts, self.config.search.covered)
+                self.phase = self._after_probe()
+            return
         if self.phase == "search":
             done = self._search_step(session)
             if done:
@@ -137,7 +129,7 @@ class EmbeddingAttack(BlackboxAttack):
     def _search_step(self, session: Session) -> bool:
         """One search iteration over the classes not yet at the threshold; True when the search is over."""
         cfg = self.config.search
-        active = (~self.search.reached).nonzero().flatten()
+        active = (~self.search.reached & ~self.search.covered).nonzero().flatten()
         if active.numel() == 0 or (cfg.max_iters is not None and self.search.iters >= cfg.max_iters):
             return True
         if cfg.mode == "gradient":
@@ -251,9 +243,9 @@ class EmbeddingAttack(BlackboxAttack):
         self.adam.step(self.emb.theta, per_class, active, maximize=False)
         return probs.view(active.numel(), r).mean(1)
 
-    def _pool_step(self, session: Session) -> None:
+    def _pool_step(self, session: Session, limit: int | None = None) -> None:
         cfg = self.config.pool
-        n = min(cfg.batch, session.remaining)
+        n = min(cfg.batch, session.remaining, session.remaining if limit is None else limit)
         want = n if cfg.select == "none" else int(n * cfg.candidates)
         k = self.config.prior.clips_per_image  # blocks of k clips share an embedding and its keyframes
         answered = session.buffer.top1_counts  # an argmax over the whole buffer: once per step
@@ -315,6 +307,11 @@ class EmbeddingAttack(BlackboxAttack):
         a = self._pool_aims(n, answered)
         b = (a + torch.randint(1, k, (n,), generator=self.rng)) % k
         lam = torch.rand(n, generator=self.rng)
+        # aims at classes the prior covers (all of them during the probe) draw prior samples: they were not searched
+        from_prior = torch.ones(n, dtype=torch.bool) if self.phase == "probe" else self.search.covered[a]
+        if from_prior.any():
+            names += [] if "prior" in names else ["prior"]
+            kind[from_prior] = names.index("prior")
         theta = self.emb.theta[a].clone()
         intended = torch.nn.functional.one_hot(a, k).float()
         cls_lat = self.emb.kc + self.emb.kl

@@ -1,7 +1,31 @@
 """What the class-embedding attack spends the budget on once its search has ended: the pool.
 
-The sample kinds (``KINDS``, described in :mod:`~vidsteal.attacks.blackbox.embeddings`), the student-driven query
-selection (``rare_first``) and the photometric jitter every pool clip gets (``augment``).
+The sample kinds (``KINDS``), the student-driven query selection (``rare_first``) and the photometric jitter every
+pool clip gets (``augment``).
+
+Clips that fool the victim with high confidence transfer poorly to real clips (issue 8), so the pool mixes sample
+kinds (``pool.mix``), each to be kept only if it measurably helps on the benchmark's validation split
+(``benchmarks/blackbox.py --split val``; the test split is for the report only):
+
+- ``class``: ``theta_c`` plus Gaussian spread (the per-class distribution), labelled near-one-hot by the victim;
+- ``boundary``: embeddings interpolated between two classes, whose answers are mixed soft labels;
+- ``history``: embeddings from the search path, i.e. every confidence level and not only > threshold;
+- ``prior``: random embeddings around the generator's own classes (what the prior makes before any search);
+- ``elite``: Gaussian mutations (``pool.elite_sigma``) of the individual clips the victim scored highest for the
+  aimed class so far (embedding and keyframe latents, see :mod:`~vidsteal.attacks.blackbox.elites`).
+
+``pool.select=disagreement`` renders ``candidates`` times more clips than it pays for and queries those on which
+the student disagrees most with the label the embedding was aimed at (free: only the student is evaluated);
+``pool.select=rare`` queries those the student expects the victim to answer with classes it has rarely answered so
+far (expected ``1 / (1 + count)`` of the predicted class): a victim that files most synthetic clips under one class
+(a catch-all) otherwise leaves the other classes with almost no answers. The student scores each candidate on
+the frames it trains on (``pool.score_frames=train``): one frame for the per-frame students of the demo, so the
+selection costs a fraction of a student step instead of T frames' forward passes per candidate.
+``pool.free_motion`` redraws the motion coordinates of a share of the searched samples from the prior: otherwise
+every class sample of a class moves as its searched embedding does (the class spread acts on appearance only).
+``pool.allocate=rare`` aims pool samples at classes in inverse proportion to how often the victim has answered them.
+``pool.guide_steps`` first steers every candidate block through the student toward the class it aims at
+(:mod:`~vidsteal.attacks.blackbox.guide`; student compute only, no queries).
 """
 
 from __future__ import annotations
