@@ -27,3 +27,10 @@ def test_frame_vit_pools_patch_tokens_with_max_by_default():
     model = create_model("test_frame_vit", num_classes=3, img_size=16)
     assert model.backbone.global_pool == "max"
     assert create_model("test_frame_vit", num_classes=3, img_size=16, global_pool="avg").backbone.global_pool == "avg"
+
+
+def test_frame_vit_takes_frames_of_the_victims_size():
+    import torch
+
+    model = create_model("test_frame_vit", num_classes=3)  # built for 32 px; a victim of 40 px (5 x 5 patches of 8)
+    assert model(torch.rand(2, 3, 4, 40, 40)).shape == (2, 3)

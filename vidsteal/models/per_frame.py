@@ -72,13 +72,15 @@ def frame_vit_tiny(
 
     Pools patch tokens with ``max`` by default: with timm's ``avg`` this model did not learn the embedded
     benchmark's small objects (4 shape classes, 150 AdamW steps: loss 1.56 -> 1.38 = ln 4) while ``max`` did
-    (1.49 -> 1.10); see the same finding for the small Swin in models/swin.py.
+    (1.49 -> 1.10); see the same finding for the small Swin in models/swin.py. Frames of any size a multiple of
+    ``patch_size`` are taken (timm's ``dynamic_img_size``: position embeddings resampled from the ``img_size`` grid),
+    so a victim whose clips are not 32 px is attacked with the same student (bit for bit the same at ``img_size``).
     """
     from timm.models.vision_transformer import VisionTransformer  # timm costs ~2 s to import: only when used
 
     vit = VisionTransformer(
         img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
-        num_classes=0, global_pool=global_pool, class_token=False,
+        num_classes=0, global_pool=global_pool, class_token=False, dynamic_img_size=True,
     )
     return PerFrame(vit, embed_dim, num_classes, temporal)
 
