@@ -133,12 +133,21 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
 
 # -- naming --------------------------------------------------------------------------------------------------------
 def named(parent: str | Path, prefix: str, cfg: BaseConfig, exclude: dict[str, Any] | None = None) -> Path:
-    """``parent/<prefix>_<hash>``; a folder made under the older all-values hash of the same config is returned
-    when it exists and the new name does not, so runs made before the hash changed are found again."""
+    """``parent/<prefix>_<hash>``. While no folder has that name, one made under the older all-values hash of the
+    same config is returned, else any ``<prefix>_*`` folder whose saved config is exactly ``cfg``: a run made
+    before a default changed is found again by spelling its old value out (its name hashed without it)."""
     parent = Path(parent)
     new = parent / f"{prefix}_{cfg.hash(exclude=exclude)}"
     old = parent / f"{prefix}_{cfg.hash(exclude=exclude, full=True)}"
-    return old if old.is_dir() and not new.exists() else new
+    if new.exists() or old.is_dir():
+        return new if new.exists() else old
+    for folder in sorted(parent.glob(f"{prefix}_*")) if parent.is_dir() else []:
+        try:
+            if (folder / CONFIG).is_file() and _same_config(folder / CONFIG, cfg, exclude):
+                return folder
+        except ValueError:  # a ConfigError: unreadable through today's schema, so not this config
+            continue
+    return new
 
 
 def train_folder(runs: str | Path, cfg: Any) -> Path:

@@ -44,6 +44,17 @@ def test_folders_named_by_the_older_all_values_hash_are_found(tmp_path):
     assert runs.train_folder(tmp_path, cfg) == fresh
 
 
+def test_a_run_made_before_a_default_changed_is_found_by_spelling_the_old_value_out(tmp_path):
+    before = tmp_path / "job_0123abcd"  # named when lr=0.2 was the default: its hash left lr out
+    runs.open_run(before, Old(lr=0.2))
+    (tmp_path / "job_feedbeef").mkdir()  # a folder without a config is never taken for a run
+    assert runs.named(tmp_path, "job", Old(lr=0.2)) == before
+    assert runs.named(tmp_path, "job", Old(lr=0.3)) == tmp_path / f"job_{Old(lr=0.3).hash()}"  # another run
+    today = tmp_path / f"job_{Old(lr=0.2).hash()}"
+    today.mkdir()  # once a folder by today's name exists, it wins
+    assert runs.named(tmp_path, "job", Old(lr=0.2)) == today
+
+
 def test_open_run_refuses_another_config_and_reads_old_files_through_todays_schema(tmp_path):
     runs.open_run(tmp_path / "r", Old(lr=0.2))
     assert runs.open_run(tmp_path / "r", New(lr=0.2)) == tmp_path / "r"  # the added field takes its default
