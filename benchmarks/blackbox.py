@@ -5,7 +5,8 @@ final epochs) and 8-bit clips; each (pair, method, budget, seed, split) is a res
 can be run in parts and an interrupted one continues where it stopped. The rows:
 
 - ``embeddings``: query-only class embeddings (the method under test);
-- ``no_search``: the same prior and motion renderer, no search (what the search itself adds);
+- ``no_search``: the same prior and motion renderer, no search (what the search itself adds): the library's
+  ``prior`` attack, bit for bit (kept as the embeddings method with overrides, so its run folders keep their names);
 - ``dfme``: DFME with its own settings, chosen on the val split by ``--tune-dfme`` (batch, generator lr, student
   loss L1 vs KD); the number of generator steps it got is printed;
 - ``noise``: smooth noise keyframes through the embedding method's own motion renderer;

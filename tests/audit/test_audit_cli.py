@@ -82,7 +82,10 @@ def test_audit_a_file_victim_with_greybox_data(user_victim: Path, user_videos: P
     assert stages["kd"]["bn_calibrated"] and stages["ticket"]["sparsity"] > 0  # KD's batch norm saw the user's videos
     assert study["rows"]["black box: noise"]["victim"]["queries"] == 64
     assert 0 < study["rows"]["grey-box KD (aux videos)"]["victim"]["queries"] <= 64
-    assert "in-process victim: none needed" in (folder / "report.md").read_text()
+    report = (folder / "report.md").read_text()
+    assert "in-process victim: none needed" in report
+    noise = study["rows"]["black box: noise"]["victim"]["top1"]
+    assert f"Strongest black-box attack: noise, {100 * noise:.1f}% top-1" in report  # the only one asked for
 
 
 def test_audit_adds_the_ceiling_paid_on_the_users_own_clips(user_victim: Path, user_videos: Path,

@@ -19,6 +19,7 @@ FAST: dict[str, dict[str, Any]] = {
     "dfme": {"batch": 8, "width": 8, "z_dim": 16, "student_queries": 2},
     "embeddings": {"prior": {"generator": "test_dcgan"}, "search": {"max_iters": 4, "directions": 2},
                    "pool": {"batch": 64}},
+    "prior": {"prior": {"generator": "test_dcgan"}, "pool": {"batch": 64}},
 }
 
 

@@ -230,8 +230,7 @@ def test_free_motion_redraws_the_searched_samples_motion_and_keeps_their_look(fr
     theta = torch.randn(k, look + km)
     attack.rng = torch.Generator().manual_seed(0)
     attack.emb = SimpleNamespace(num_classes=k, theta=theta, kc=look, kl=0, km=km)
-    attack.search = SimpleNamespace(history=torch.zeros(0), covered=torch.zeros(k, dtype=torch.bool))
-    attack.phase = "pool"
+    attack.search = SimpleNamespace(history=torch.zeros(0), searched=torch.ones(k, dtype=torch.bool))
     attack._prior_embeddings = lambda n: torch.full((n, look + km), 7.0)  # marks the prior samples
     rows, _, _ = attack._pool_embeddings(400, torch.zeros(k))
     searched = rows[:, 0] != 7.0

@@ -17,6 +17,9 @@ def test_a_run_is_recorded_with_its_paid_queries_and_search_outcome():
     assert (rec.classes, rec.classes_reached, rec.search_queries, rec.threshold) == (5, 3, 400, 0.9)
     plain = spent_record("v-s", "noise", 0, 500, _out(250, 250))
     assert plain.classes is None and plain.search_queries is None
+    unsearched = {**search, "iterations": 0, "search_queries": 0, "classes_reached": 0}  # search.max_iters=0
+    rec = spent_record("v-s", "embeddings", 0, 500, _out(500, 500, unsearched))
+    assert rec.classes is None and rec.search_queries is None  # the report claims no search
 
 
 @pytest.mark.parametrize("paid, logged, budget", [(500, 499, 500), (500, None, 500), (501, 501, 500)])

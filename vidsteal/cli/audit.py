@@ -20,7 +20,7 @@ def audit(
     test_data: str = TestDataOpt,
     budget: int = typer.Option(..., min=1, help="victim queries each attack may pay for (exact; audit queries "
                                                "that measure the victim are counted apart)"),
-    methods: str = typer.Option("noise,dfme,embeddings", help="comma-separated black-box methods"),
+    methods: str = typer.Option("noise,dfme,embeddings,prior", help="comma-separated black-box methods"),
     student: str = typer.Option("frame_cnn", help="student architecture of every attack"),
     aux: Optional[str] = typer.Option(None, help="unlabeled videos (any layout): adds grey-box KD"),
     labeled: Optional[str] = typer.Option(None, help="labeled videos (class folder or CSV): adds grey-box "

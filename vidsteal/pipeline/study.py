@@ -37,7 +37,7 @@ from vidsteal.train.loop import Callback, EpochProgress, OptimConfig
 from vidsteal.train.supervised import SupervisedConfig
 
 BLACKBOX_ROWS = {"embeddings": "black-box distil (class embeddings, query-only)", "dfme": "black-box DFME baseline",
-                 "noise": "black-box random-noise baseline"}
+                 "noise": "black-box random-noise baseline", "prior": "black-box distil (prior clips, no search)"}
 GREYBOX_ROWS = {"kd": "grey-box KD (irrelevant clips)", "finetune": "fine-tune 5% (dense)",
                 "ticket": "fine-tune 5% (winning ticket)", "reinit": "same sparsity, random re-init (control)",
                 "scratch": "5% labels only, no queries (floor)"}
@@ -211,6 +211,8 @@ def spent_record(pair: str, method: str, seed: int, budget: int, out: dict[str, 
         raise RuntimeError(f"{pair} {method} seed {seed}: paid {paid} queries, the query log holds {logged}, "
                            f"budget {budget}")
     search = m.get("search") or {}
+    if not search.get("iterations", 1):  # no search ran (search.max_iters=0, or the prior covered every class)
+        search = {}
     return Spent(pair=pair, method=method, seed=seed, budget=budget, paid=paid,
                  classes=search["classes_reached"] + len(search["never_reached"]) if search else None,
                  classes_reached=search.get("classes_reached"), threshold=search.get("threshold"),

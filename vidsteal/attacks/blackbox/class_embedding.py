@@ -77,8 +77,9 @@ class SearchConfig(BaseConfig):
     fraction: float = Field(0.4, ge=0, le=1, description="largest share of the budget the search may use")
     # Kept on val (c3d_small -> frame_cnn, 30,000 queries, seeds 0-1): uncapped, the search spent its 12,000-query
     # share and reached no class; top-1 37.4 / 35.2% against 37.0 / 38.2% with the cap (8,000 search queries).
-    max_iters: int | None = Field(100, ge=0, description="cap on search iterations (0: no search); None: the "
-                                  "budget share `fraction` alone bounds the search")
+    max_iters: int | None = Field(100, ge=0, description="cap on search iterations (0: no search, the pool then "
+                                  "draws from the prior: the `prior` attack); None: the budget share `fraction` "
+                                  "alone bounds the search")
     lr: float = Field(0.15, gt=0, description="Adam step on theta")
     sigma: float = Field(0.5, gt=0, description="sampling std around theta_c (query-only)")
     directions: int = Field(3, ge=1, description="antithetic direction pairs per class and iteration (nes)")
@@ -204,6 +205,7 @@ class SearchState:
         self.last = torch.zeros(num_classes)
         self.history = torch.zeros(0, num_classes, dim)  # theta after each iteration: all confidence levels
         self.covered = torch.zeros(num_classes, dtype=torch.bool)  # answered enough on the probe: not searched
+        self.searched = torch.zeros(num_classes, dtype=torch.bool)  # in at least one iteration
         self.iters = 0
         self.spent = 0  # queries (or white-box calls) the search used
 
@@ -212,6 +214,7 @@ class SearchState:
         self.covered = counts >= share * counts.sum() / counts.numel()
 
     def update(self, classes: torch.Tensor, conf: torch.Tensor, spent_total: int, threshold: float) -> None:
+        self.searched[classes] = True
         self.last[classes] = conf
         self.best[classes] = torch.maximum(self.best[classes], conf)
         newly = classes[(conf >= threshold) & ~self.reached[classes]]
@@ -220,12 +223,15 @@ class SearchState:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"search.reached": self.reached, "search.reached_at": self.reached_at, "search.best": self.best,
-                "search.last": self.last, "search.history": self.history, "search.covered": self.covered}
+                "search.last": self.last, "search.history": self.history, "search.covered": self.covered,
+                "search.searched": self.searched}
 
     def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.reached, self.reached_at = tensors["search.reached"], tensors["search.reached_at"]
         self.best, self.last, self.history = tensors["search.best"], tensors["search.last"], tensors["search.history"]
         self.covered = tensors.get("search.covered", torch.zeros_like(self.reached))  # none before the probe existed
+        # before the mask existed every class's pool samples used its row, searched or not: resumed as such
+        self.searched = tensors.get("search.searched", torch.ones_like(self.reached))
         self.iters, self.spent = int(meta["iters"]), int(meta["spent"])
 
     def report(self, names: list[str] | None, threshold: float) -> dict[str, Any]:

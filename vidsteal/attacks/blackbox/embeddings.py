@@ -12,6 +12,8 @@ Known problem (issue 8): clips that fool the victim with high confidence transfe
 pool mixes sample kinds and can select its queries through the student (:mod:`~vidsteal.attacks.blackbox.pool`).
 ``search.probe`` first spends a share of the budget on the prior's own clips and searches only the classes the victim
 rarely answered on them (the search exists to reach classes the prior misses); the others draw prior samples.
+Without any search (``search.max_iters=0``) the pool is the prior's own clips: the ``prior`` attack
+(:mod:`~vidsteal.attacks.blackbox.prior`), which transfers better on the victims vidsteal did not train.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from vidsteal.attacks.blackbox.class_embedding import (
 )
 from vidsteal.attacks.blackbox.elites import EliteArchive
 from vidsteal.attacks.blackbox.guide import guide_blocks
-from vidsteal.attacks.blackbox.pool import KINDS, PoolConfig, augment, mixup, rare_first
+from vidsteal.attacks.blackbox.pool import KINDS, SEARCHED_KINDS, PoolConfig, augment, mixup, rare_first
 from vidsteal.attacks.blackbox.samples import save_strips
 from vidsteal.attacks.blackbox.session import BlackboxAttack, BlackboxConfig, Session
 from vidsteal.attacks.blackbox.trajectories import MotionConfig
@@ -302,13 +304,16 @@ class EmbeddingAttack(BlackboxAttack):
         names = [name for name in KINDS if cfg.mix.get(name, 0) > 0]
         if self.search.history.shape[0] == 0 and "history" in names and len(names) > 1:
             names.remove("history")  # no search was run: nothing to draw from
-        weights = torch.tensor([cfg.mix[name] for name in names])
+        if not self.search.searched.any() and set(names) <= set(SEARCHED_KINDS):
+            names = ["prior"]  # nothing searched (no search, or the probe): the prior alone, as mix={"prior": 1}
+        weights = torch.tensor([cfg.mix.get(name, 1.0) for name in names])
         kind = torch.multinomial(weights, n, replacement=True, generator=self.rng)
         a = self._pool_aims(n, answered)
         b = (a + torch.randint(1, k, (n,), generator=self.rng)) % k
         lam = torch.rand(n, generator=self.rng)
-        # aims at classes the prior covers (all of them during the probe) draw prior samples: they were not searched
-        from_prior = torch.ones(n, dtype=torch.bool) if self.phase == "probe" else self.search.covered[a]
+        # samples of searched kinds aimed at a class the search never ran on (the prior covers it) come from the prior
+        dependent = torch.tensor([name in SEARCHED_KINDS for name in names])[kind]
+        from_prior = dependent & ~self.search.searched[a]
         if from_prior.any():
             names += [] if "prior" in names else ["prior"]
             kind[from_prior] = names.index("prior")

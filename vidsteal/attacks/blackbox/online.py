@@ -88,7 +88,7 @@ class OnlineDistillConfig(BaseConfig):
 # 8 vs 1 at 10k, embeddings: per-frame CNN 41.0 vs 36.6%, 3D student 34.1 vs 33.3, held-out Fashion-MNIST victim
 # (test) 65.4 vs 58.7; noise 14.0 vs 11.4; at 30k 44.4 vs 40.4 (per-frame), 45.8 vs 43.0 (3D); but at 100k the 3D
 # student loses 8 points at 8. Measured with probability answers only (top-k / label keep 1).
-SOFT_METHODS, SOFT_UP_TO, SOFT_TEMPERATURE = ("embeddings", "noise"), 30_000, 8.0
+SOFT_METHODS, SOFT_UP_TO, SOFT_TEMPERATURE = ("embeddings", "prior", "noise"), 30_000, 8.0
 
 
 def chosen_temperature(method: str, budget: int, output: str) -> float:

@@ -38,6 +38,7 @@ from pydantic import Field
 from vidsteal.config import BaseConfig
 
 KINDS = ("class", "boundary", "history", "prior", "elite")
+SEARCHED_KINDS = ("class", "boundary", "history")  # drawn around searched rows: unsearched classes use the prior
 
 
 class PoolConfig(BaseConfig):
