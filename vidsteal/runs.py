@@ -139,8 +139,10 @@ def named(parent: str | Path, prefix: str, cfg: BaseConfig, exclude: dict[str, A
     parent = Path(parent)
     new = parent / f"{prefix}_{cfg.hash(exclude=exclude)}"
     old = parent / f"{prefix}_{cfg.hash(exclude=exclude, full=True)}"
-    if new.exists() or old.is_dir():
-        return new if new.exists() else old
+    if new.exists():
+        return new
+    if old.is_dir():
+        return old
     for folder in sorted(parent.glob(f"{prefix}_*")) if parent.is_dir() else []:
         try:
             if (folder / CONFIG).is_file() and _same_config(folder / CONFIG, cfg, exclude):

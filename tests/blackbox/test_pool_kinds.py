@@ -36,19 +36,22 @@ def test_with_nothing_searched_the_pool_is_the_prior():
     assert (rows == -1).all()
 
 
+def _both(job_a, job_b, tmp_path) -> tuple[dict, dict]:
+    """Both jobs' results, after checking they trained the same student bit for bit."""
+    a, b = run_blackbox(job_a, tmp_path / "a"), run_blackbox(job_b, tmp_path / "b")
+    sa, sb = load_file(tmp_path / "a" / "student.safetensors"), load_file(tmp_path / "b" / "student.safetensors")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    return a, b
+
+
 def test_no_search_with_the_default_mix_is_the_prior_pool_bit_for_bit(make_job, tmp_path):
     default = make_job("embeddings", 200, search={"max_iters": 0})
     prior = make_job("embeddings", 200, search={"max_iters": 0}, pool={"mix": {"prior": 1.0}})
-    a, b = run_blackbox(default, tmp_path / "a"), run_blackbox(prior, tmp_path / "b")
-    sa, sb = load_file(tmp_path / "a" / "student.safetensors"), load_file(tmp_path / "b" / "student.safetensors")
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    a, b = _both(default, prior, tmp_path)
     assert a["metrics"]["top1"] == b["metrics"]["top1"]
 
 
 def test_the_prior_attack_is_the_embedding_attack_without_search(make_job, tmp_path):
     ablation = make_job("embeddings", 200, search={"max_iters": 0}, pool={"mix": {"prior": 1.0}})
-    prior = make_job("prior", 200)
-    a, b = run_blackbox(ablation, tmp_path / "a"), run_blackbox(prior, tmp_path / "b")
-    sa, sb = load_file(tmp_path / "a" / "student.safetensors"), load_file(tmp_path / "b" / "student.safetensors")
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    a, b = _both(ablation, make_job("prior", 200), tmp_path)
     assert b["metrics"]["search"]["search_queries"] == 0 and a["metrics"]["top1"] == b["metrics"]["top1"]

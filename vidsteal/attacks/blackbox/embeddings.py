@@ -247,7 +247,7 @@ class EmbeddingAttack(BlackboxAttack):
 
     def _pool_step(self, session: Session, limit: int | None = None) -> None:
         cfg = self.config.pool
-        n = min(cfg.batch, session.remaining, session.remaining if limit is None else limit)
+        n = min(cfg.batch, session.remaining if limit is None else min(limit, session.remaining))
         want = n if cfg.select == "none" else int(n * cfg.candidates)
         k = self.config.prior.clips_per_image  # blocks of k clips share an embedding and its keyframes
         answered = session.buffer.top1_counts  # an argmax over the whole buffer: once per step
